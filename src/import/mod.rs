@@ -1,0 +1,7 @@
+//! Import flows: from a partner's inbox to Odoo, then to the archive or `error/`.
+
+pub mod finish;
+pub mod mapping;
+pub mod path;
+pub mod records;
+pub mod settle;

@@ -1,0 +1,3 @@
+//! The Odoo side: the client (JSON-RPC and JSON-2) and the actions that apply operations.
+
+pub mod client;
