@@ -1,0 +1,5 @@
+//! Real peers for the whole-flow tests: an OpenSSH `sshd` on loopback and the Odoo stand-in.
+#![allow(dead_code)]
+
+pub mod sshd;
+pub mod standin;

@@ -1,0 +1,1 @@
+//! A real OpenSSH sshd on a free loopback port, with its own host keys and config.
