@@ -64,13 +64,19 @@ pub async fn free_name<T: Transport>(
 
 /// Moves `from` to `to`, never overwriting. If an earlier try already placed the same file at
 /// `to` (a crash between the link and the removal of the source), only the source is removed.
-pub async fn move_file<T: Transport>(t: &mut T, from: &str, to: &str) -> Result<(), TransportError> {
+pub async fn move_file<T: Transport>(
+    t: &mut T,
+    from: &str,
+    to: &str,
+) -> Result<(), TransportError> {
     match t.rename_noclobber(from, to).await {
         Ok(()) => Ok(()),
         Err(TransportError::AlreadyExists { path }) => {
             let (src, dst) = (t.stat(from).await?, t.stat(to).await?);
             match (src, dst) {
-                (Some(s), Some(d)) if s.size == d.size && s.mtime == d.mtime => t.remove(from).await,
+                (Some(s), Some(d)) if s.size == d.size && s.mtime == d.mtime => {
+                    t.remove(from).await
+                }
                 _ => Err(TransportError::AlreadyExists { path }),
             }
         }
@@ -84,7 +90,9 @@ mod tests {
 
     #[test]
     fn archive_template_uses_the_partner_date() {
-        let now: Zoned = "2026-03-05T23:30:00+01:00[Europe/Brussels]".parse().unwrap();
+        let now: Zoned = "2026-03-05T23:30:00+01:00[Europe/Brussels]"
+            .parse()
+            .unwrap();
         assert_eq!(
             archive_target("/out/archive/{yyyy}/{mm}/{dd}", "a b.xml", &now),
             ("/out/archive/2026/03/05".to_string(), "a b.xml".to_string())

@@ -179,7 +179,13 @@ mod tests {
 
     #[test]
     fn temporary_and_hidden_names_are_never_taken() {
-        for name in [".hidden.xml", "a.xml.part", "a.tmp", "a.xml.filepart", "A.XML.PART"] {
+        for name in [
+            ".hidden.xml",
+            "a.xml.part",
+            "a.tmp",
+            "a.xml.filepart",
+            "A.XML.PART",
+        ] {
             assert!(is_temporary(name), "{name}");
         }
         assert!(!is_temporary("products 1.xml"));
@@ -199,8 +205,14 @@ mod tests {
 
     #[test]
     fn marker_names() {
-        let done = DoneMarker { suffix: ".done".into(), replaces_extension: false };
-        let ok = DoneMarker { suffix: ".ok".into(), replaces_extension: true };
+        let done = DoneMarker {
+            suffix: ".done".into(),
+            replaces_extension: false,
+        };
+        let ok = DoneMarker {
+            suffix: ".ok".into(),
+            replaces_extension: true,
+        };
         assert_eq!(marker_name(&done, "a.xml"), "a.xml.done");
         assert_eq!(marker_name(&ok, "a.xml"), "a.ok");
     }
@@ -209,7 +221,10 @@ mod tests {
     fn closed_root_is_recognised() {
         assert!(root_closed(b"<a><b/></a>\n", Some("a")));
         assert!(root_closed(b"<a/>", Some("a")));
-        assert!(root_closed(b"</p:Products >\r\n<!-- generated -->\n", Some("Products")));
+        assert!(root_closed(
+            b"</p:Products >\r\n<!-- generated -->\n",
+            Some("Products")
+        ));
         assert!(!root_closed(b"<a><b>12</b>", Some("a")));
         assert!(root_closed(b"<a><b>12</b>", None));
         assert!(!root_closed(b"<a><b>1", None));

@@ -36,7 +36,11 @@ pub enum TransportError {
     #[error("host key of {host} is not trusted: {detail}")]
     HostKey { host: String, detail: String },
     #[error("login to {host} as {user} failed: {detail}")]
-    Auth { host: String, user: String, detail: String },
+    Auth {
+        host: String,
+        user: String,
+        detail: String,
+    },
     #[error("{op} timed out after {secs} s")]
     Timeout { op: String, secs: u64 },
     #[error("connection: {0}")]
@@ -80,8 +84,12 @@ pub trait Transport {
     async fn stat(&mut self, path: &str) -> Result<Option<Entry>, TransportError>;
     /// Streams `path` into the local file `dest` (created/truncated), computing its sha256;
     /// fails with `TooLarge` beyond `max_size` bytes (the partial `dest` is removed).
-    async fn fetch(&mut self, path: &str, dest: &Path, max_size: u64)
-    -> Result<Fetched, TransportError>;
+    async fn fetch(
+        &mut self,
+        path: &str,
+        dest: &Path,
+        max_size: u64,
+    ) -> Result<Fetched, TransportError>;
     /// The last `n` bytes of a file (for the cheap "is the root element closed" check).
     async fn read_tail(&mut self, path: &str, n: u64) -> Result<Vec<u8>, TransportError>;
     /// Moves `from` to `to` atomically, never overwriting: `AlreadyExists` if `to` exists.
@@ -107,8 +115,12 @@ impl AnyTransport {
     /// Opens one session to the partner (for SFTP: connect, verify the host key, log in).
     pub async fn connect(partner: &Partner) -> Result<AnyTransport, TransportError> {
         Ok(match &partner.transport {
-            PartnerTransport::Sftp(cfg) => AnyTransport::Sftp(sftp::SftpTransport::connect(cfg).await?),
-            PartnerTransport::Local { root } => AnyTransport::Local(local::LocalTransport::new(root.clone())),
+            PartnerTransport::Sftp(cfg) => {
+                AnyTransport::Sftp(sftp::SftpTransport::connect(cfg).await?)
+            }
+            PartnerTransport::Local { root } => {
+                AnyTransport::Local(local::LocalTransport::new(root.clone()))
+            }
         })
     }
 }
@@ -129,7 +141,12 @@ impl Transport for AnyTransport {
     async fn stat(&mut self, path: &str) -> Result<Option<Entry>, TransportError> {
         delegate!(self, t => t.stat(path).await)
     }
-    async fn fetch(&mut self, path: &str, dest: &Path, max_size: u64) -> Result<Fetched, TransportError> {
+    async fn fetch(
+        &mut self,
+        path: &str,
+        dest: &Path,
+        max_size: u64,
+    ) -> Result<Fetched, TransportError> {
         delegate!(self, t => t.fetch(path, dest, max_size).await)
     }
     async fn read_tail(&mut self, path: &str, n: u64) -> Result<Vec<u8>, TransportError> {

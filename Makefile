@@ -1,0 +1,45 @@
+# edi-bridge — `make demo` and `make test` work on a fresh Debian machine with Rust:
+# they first install the Debian packages the build and the tests need (with apt-get).
+
+SHELL := /bin/bash
+# libxml2-dev + pkg-config + libclang-dev: the libxml crate (bindgen) · libsqlite3-dev: the ledger
+# openssh-server + openssh-client: the tests start a real sshd and use ssh-keygen / sftp
+DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+
+.PHONY: all deps build release demo test lint bench clean-demo
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing Debian packages:$$missing (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "make: Debian packages present:$(DEB_PACKAGES)"; \
+	fi
+
+build: deps
+	$(CARGO) build
+
+release: deps
+	$(CARGO) build --release
+
+demo: build
+	./demo/run-demo.sh target/debug/edi-bridge
+
+test: deps
+	$(CARGO) test --all-targets --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: deps
+	$(CARGO) bench --bench validate_map
