@@ -1,2 +1,526 @@
 //! The error report a person reads: `<name>.error.txt` beside a failed file in `error/`, and
 //! its machine-readable twin `<name>.error.json`.
+//!
+//! The text is written for ops staff, not developers: which flow, when (in the partner's
+//! timezone), which attempt, what failed in plain words (with line and column, or record and
+//! field), what already reached Odoo, and how to replay. It stays short enough to read in an
+//! SFTP client's viewer: at most [`MAX_LISTED_PROBLEMS`] problems are listed; the JSON twin
+//! carries them all.
+
+use std::fmt::Write as _;
+use std::ops::RangeInclusive;
+
+use jiff::ZonedDateTime;
+use serde_json::{Value, json};
+
+/// Problems listed in the text report; the rest are counted ("… and 12 more").
+pub const MAX_LISTED_PROBLEMS: usize = 50;
+
+/// Record ranges written out in one sentence before it is cut short with "…".
+const MAX_LISTED_RANGES: usize = 20;
+
+/// Characters of a value or message shown in the text; the JSON twin keeps them whole.
+const MAX_VALUE_CHARS: usize = 60;
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// The step of the import that refused the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The file could not be read from the inbox.
+    Download,
+    /// The file is larger than the flow accepts.
+    TooLarge,
+    /// The file ends before its root element closes and stopped changing long ago.
+    Truncated,
+    /// Not well-formed, or not valid against the flow's XSD (or CSV columns).
+    Validation,
+    /// A record could not be turned into Odoo operations (missing value, wrong type, …).
+    Mapping,
+    /// Odoo refused records.
+    Odoo,
+}
+
+impl Stage {
+    /// Stable name for the JSON twin and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Download => "download",
+            Stage::TooLarge => "too_large",
+            Stage::Truncated => "truncated",
+            Stage::Validation => "validation",
+            Stage::Mapping => "mapping",
+            Stage::Odoo => "odoo",
+        }
+    }
+
+    /// What went wrong, in words for someone who does not know the pipeline.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Download => "the file could not be read from the partner's inbox.",
+            Stage::TooLarge => "the file is larger than this flow accepts.",
+            Stage::Truncated => {
+                "the file is incomplete: it stops before its end, and it has not changed for a long time."
+            }
+            Stage::Validation => "the file does not follow the format this flow expects.",
+            Stage::Mapping => {
+                "some records could not be turned into Odoo data (a value is missing or not of the right kind)."
+            }
+            Stage::Odoo => "Odoo refused some records.",
+        }
+    }
+}
+
+/// One thing wrong with the file. Only the message is always there; the rest says where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problem {
+    /// Line in the file (1-based).
+    pub line: Option<u64>,
+    /// Column on that line (1-based).
+    pub column: Option<u64>,
+    /// Record number in the file (1-based, file order).
+    pub record: Option<u64>,
+    /// The Odoo field concerned.
+    pub field: Option<String>,
+    /// The offending value as found in the file.
+    pub value: Option<String>,
+    pub message: String,
+    /// Odoo's exception name, e.g. `odoo.exceptions.ValidationError`.
+    pub exception: Option<String>,
+}
+
+impl Problem {
+    /// A problem with only its message; add where it is with the methods below.
+    pub fn new(message: impl Into<String>) -> Problem {
+        Problem {
+            message: message.into(),
+            ..Problem::default()
+        }
+    }
+
+    /// At this line and (when known) column of the file.
+    pub fn at(mut self, line: u64, column: Option<u64>) -> Problem {
+        self.line = Some(line);
+        self.column = column;
+        self
+    }
+
+    /// In this record (1-based).
+    pub fn record(mut self, record: u64) -> Problem {
+        self.record = Some(record);
+        self
+    }
+
+    /// About this Odoo field.
+    pub fn field(mut self, field: impl Into<String>) -> Problem {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// With this value from the file.
+    pub fn value(mut self, value: impl Into<String>) -> Problem {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Raised by Odoo as this exception.
+    pub fn exception(mut self, exception: impl Into<String>) -> Problem {
+        self.exception = Some(exception.into());
+        self
+    }
+
+    /// The problem on one line: where, then what.
+    /// `record 3 (line 40), field list_price, value "twelve": not a number`.
+    pub fn render(&self) -> String {
+        let mut place = String::new();
+        match (self.record, self.line) {
+            (Some(record), Some(line)) => {
+                let _ = write!(place, "record {record} (line {line}");
+                if let Some(column) = self.column {
+                    let _ = write!(place, ", column {column}");
+                }
+                place.push(')');
+            }
+            (Some(record), None) => {
+                let _ = write!(place, "record {record}");
+            }
+            (None, Some(line)) => {
+                let _ = write!(place, "line {line}");
+                if let Some(column) = self.column {
+                    let _ = write!(place, ", column {column}");
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(field) = &self.field {
+            push_part(&mut place, &format!("field {field}"));
+        }
+        if let Some(value) = &self.value {
+            push_part(
+                &mut place,
+                &format!("value {:?}", shorten(value, MAX_VALUE_CHARS)),
+            );
+        }
+        let mut message = shorten(&one_line(&self.message), MAX_MESSAGE_CHARS);
+        if let Some(exception) = &self.exception {
+            let _ = write!(message, " (Odoo: {exception})");
+        }
+        if place.is_empty() {
+            message
+        } else {
+            format!("{place}: {message}")
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "line": self.line,
+            "column": self.column,
+            "record": self.record,
+            "field": self.field,
+            "value": self.value,
+            "message": self.message,
+            "exception": self.exception,
+        })
+    }
+}
+
+fn push_part(place: &mut String, part: &str) {
+    if !place.is_empty() {
+        place.push_str(", ");
+    }
+    place.push_str(part);
+}
+
+/// Messages from libxml2 and Odoo may span lines; the report keeps one problem per line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// How far the file got in Odoo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    /// Records in the file, when it was read that far.
+    pub total: Option<u64>,
+    pub applied: u64,
+    /// Records Odoo refused (or that could not be mapped).
+    pub failed: u64,
+    /// Which records (1-based) were applied, when known.
+    pub applied_records: Option<Vec<RangeInclusive<u64>>>,
+}
+
+impl RecordCounts {
+    /// Nothing reached Odoo (the file was stopped before, or `on_record_error = "fail_file"`).
+    pub fn nothing_applied(total: Option<u64>, failed: u64) -> RecordCounts {
+        RecordCounts {
+            total,
+            applied: 0,
+            failed,
+            applied_records: Some(Vec::new()),
+        }
+    }
+
+    /// `applied` lists the record numbers (1-based, any order) Odoo accepted.
+    pub fn with_applied(
+        total: u64,
+        applied: impl IntoIterator<Item = u64>,
+        failed: u64,
+    ) -> RecordCounts {
+        let ranges = ranges(applied);
+        let count = ranges.iter().map(|r| r.end() - r.start() + 1).sum();
+        RecordCounts {
+            total: Some(total),
+            applied: count,
+            failed,
+            applied_records: Some(ranges),
+        }
+    }
+
+    /// The records (1-based) not applied, when the applied ones and the total are known.
+    pub fn not_applied(&self) -> Option<Vec<RangeInclusive<u64>>> {
+        let (total, applied) = (self.total?, self.applied_records.as_ref()?);
+        let mut gaps = Vec::new();
+        let mut next = 1;
+        for range in applied {
+            if *range.start() > next {
+                gaps.push(next..=range.start() - 1);
+            }
+            next = next.max(range.end() + 1);
+        }
+        if next <= total {
+            gaps.push(next..=total);
+        }
+        Some(gaps)
+    }
+
+    /// One or two sentences for "What was applied in Odoo:".
+    fn describe(&self) -> String {
+        if self.applied == 0 {
+            return "nothing.".into();
+        }
+        let records = |n: u64| {
+            if n == 1 {
+                "record".to_string()
+            } else {
+                format!("{n} records")
+            }
+        };
+        let which = match &self.applied_records {
+            Some(ranges) if !ranges.is_empty() => format!(" (records {})", format_ranges(ranges)),
+            _ => String::new(),
+        };
+        match self.total {
+            Some(total) if self.applied >= total => {
+                format!("all {} were applied{which}.", records(total))
+            }
+            Some(total) => {
+                let missing = match self.not_applied() {
+                    Some(gaps) if !gaps.is_empty() => {
+                        format!("records {} were not", format_ranges(&gaps))
+                    }
+                    _ => format!("{} were not", total - self.applied),
+                };
+                format!(
+                    "{} of {total} records were applied{which}; {missing}.",
+                    self.applied
+                )
+            }
+            None if self.applied == 1 => format!("1 record was applied{which}."),
+            None => format!("{} were applied{which}.", records(self.applied)),
+        }
+    }
+}
+
+/// Record numbers as ranges, sorted and merged: 1, 2, 3, 5 → 1-3, 5.
+pub fn ranges(records: impl IntoIterator<Item = u64>) -> Vec<RangeInclusive<u64>> {
+    let mut numbers: Vec<u64> = records.into_iter().collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut out: Vec<RangeInclusive<u64>> = Vec::new();
+    for n in numbers {
+        match out.last_mut() {
+            Some(last) if *last.end() + 1 == n => *last = *last.start()..=n,
+            _ => out.push(n..=n),
+        }
+    }
+    out
+}
+
+/// `1-17, 19-40`; a long list ends in `…`.
+pub fn format_ranges(ranges: &[RangeInclusive<u64>]) -> String {
+    let mut parts: Vec<String> = ranges
+        .iter()
+        .take(MAX_LISTED_RANGES)
+        .map(|r| {
+            if r.start() == r.end() {
+                r.start().to_string()
+            } else {
+                format!("{}-{}", r.start(), r.end())
+            }
+        })
+        .collect();
+    if ranges.len() > MAX_LISTED_RANGES {
+        parts.push("…".into());
+    }
+    parts.join(", ")
+}
+
+/// An earlier attempt at the same content: when it ended and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlierAttempt {
+    /// When it ended, in the partner's timezone.
+    pub when: ZonedDateTime,
+    /// In plain words: `failed` or `archived`.
+    pub outcome: String,
+}
+
+/// Everything the error report of one failed file says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorReport {
+    pub flow: String,
+    /// The file's name in the inbox.
+    pub file_name: String,
+    pub inbox: String,
+    /// The folder the file was moved to.
+    pub error_folder: String,
+    /// When it failed, in the partner's timezone.
+    pub when: ZonedDateTime,
+    /// 1 for the first attempt at this content, 2 for its first replay, …
+    pub attempt: u32,
+    /// The earlier attempts at the same content, oldest first.
+    pub earlier: Vec<EarlierAttempt>,
+    pub size: u64,
+    /// Unknown when the download itself failed.
+    pub sha256: Option<String>,
+    pub stage: Stage,
+    pub problems: Vec<Problem>,
+    pub counts: RecordCounts,
+}
+
+impl ErrorReport {
+    /// A report with no problems listed, no earlier attempts and nothing applied yet; fill
+    /// the rest through the public fields.
+    pub fn new(
+        flow: impl Into<String>,
+        file_name: impl Into<String>,
+        inbox: impl Into<String>,
+        error_folder: impl Into<String>,
+        when: ZonedDateTime,
+        stage: Stage,
+    ) -> ErrorReport {
+        ErrorReport {
+            flow: flow.into(),
+            file_name: file_name.into(),
+            inbox: inbox.into(),
+            error_folder: error_folder.into(),
+            when,
+            attempt: 1,
+            earlier: Vec::new(),
+            size: 0,
+            sha256: None,
+            stage,
+            problems: Vec::new(),
+            counts: RecordCounts::default(),
+        }
+    }
+
+    /// How to process the file again, in one sentence.
+    pub fn replay_instruction(&self) -> String {
+        let fix = match self.stage {
+            Stage::Odoo => "fix the file (or the Odoo data it refers to)",
+            Stage::Download => "make sure the file can be read",
+            _ => "fix the file",
+        };
+        format!(
+            "{fix} and move it back to {} (or run `edi-bridge replay {} {}`). It will be processed as attempt {}.",
+            self.inbox,
+            shell_word(&self.flow),
+            shell_word(&self.file_name),
+            self.attempt + 1
+        )
+    }
+
+    /// The `.error.txt` report.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let title = format!("edi-bridge could not process {}", self.file_name);
+        let _ = writeln!(out, "{title}");
+        let _ = writeln!(out, "{}", "=".repeat(title.chars().count()));
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Flow:      {}", self.flow);
+        let _ = writeln!(out, "When:      {}", long_time(&self.when));
+        let _ = writeln!(out, "Attempt:   {}", self.attempt_line());
+        let mut file = format!("{}, {} bytes", self.file_name, self.size);
+        if let Some(sha) = &self.sha256 {
+            let _ = write!(file, ", sha256 {sha}");
+        }
+        let _ = writeln!(out, "File:      {file}");
+        let _ = writeln!(out, "Inbox:     {}", self.inbox);
+        let _ = writeln!(out, "Moved to:  {}", self.error_folder);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "What failed: {}", self.stage.describe());
+        for problem in self.problems.iter().take(MAX_LISTED_PROBLEMS) {
+            let _ = writeln!(out, "  - {}", problem.render());
+        }
+        if self.problems.len() > MAX_LISTED_PROBLEMS {
+            let _ = writeln!(
+                out,
+                "  … and {} more",
+                self.problems.len() - MAX_LISTED_PROBLEMS
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "What was applied in Odoo: {}", self.counts.describe());
+        if self.counts.applied > 0 {
+            let _ = writeln!(
+                out,
+                "Replaying the whole file is safe: records already applied are written again with \
+                 the same values, nothing is created twice."
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "How to replay: {}", self.replay_instruction());
+        out
+    }
+
+    fn attempt_line(&self) -> String {
+        if self.earlier.is_empty() {
+            return self.attempt.to_string();
+        }
+        let earlier: Vec<String> = self
+            .earlier
+            .iter()
+            .map(|e| format!("{} {}", e.when.strftime("%Y-%m-%d %H:%M"), e.outcome))
+            .collect();
+        format!("{} (earlier: {})", self.attempt, earlier.join(", "))
+    }
+
+    /// The `.error.json` twin: the same facts, every problem, nothing shortened.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "flow": self.flow,
+            "file": self.file_name,
+            "inbox": self.inbox,
+            "error_folder": self.error_folder,
+            "when": rfc3339(&self.when),
+            "time_zone": self.when.time_zone().iana_name(),
+            "attempt": self.attempt,
+            "earlier_attempts": self.earlier.iter().map(|e| json!({
+                "when": rfc3339(&e.when),
+                "outcome": e.outcome,
+            })).collect::<Vec<_>>(),
+            "size": self.size,
+            "sha256": self.sha256,
+            "stage": self.stage.as_str(),
+            "problems": self.problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
+            "records": {
+                "total": self.counts.total,
+                "applied": self.counts.applied,
+                "failed": self.counts.failed,
+                "applied_records": self.counts.applied_records.as_ref().map(|r| ranges_json(r)),
+                "not_applied_records": self.counts.not_applied().map(|r| ranges_json(&r)),
+            },
+            "replay": self.replay_instruction(),
+            "next_attempt": self.attempt + 1,
+        })
+    }
+}
+
+fn ranges_json(ranges: &[RangeInclusive<u64>]) -> Value {
+    ranges.iter().map(|r| json!([r.start(), r.end()])).collect()
+}
+
+/// `2026-11-27 09:15:02 CET (Europe/Brussels)`.
+fn long_time(when: &ZonedDateTime) -> String {
+    let mut text = when.strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+    if let Some(name) = when.time_zone().iana_name() {
+        let _ = write!(text, " ({name})");
+    }
+    text
+}
+
+/// `2026-11-27T09:15:02+01:00`.
+fn rfc3339(when: &ZonedDateTime) -> String {
+    when.timestamp()
+        .display_with_offset(when.offset())
+        .to_string()
+}
+
+/// A name as one word of a shell command, quoted only when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+@%:,=/".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
