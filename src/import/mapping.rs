@@ -221,13 +221,15 @@ fn map_csv(
             let problem = if cell.is_empty() {
                 (!column.optional).then(|| format!("{at}: column {}: missing value", column.name))
             } else {
-                convert(cell, column.ty, format.decimal).err().map(|expected| {
-                    format!(
-                        "{at}: column {}: expected {expected}, found \"{}\"",
-                        column.name,
-                        shorten(cell)
-                    )
-                })
+                convert(cell, column.ty, format.decimal)
+                    .err()
+                    .map(|expected| {
+                        format!(
+                            "{at}: column {}: expected {expected}, found \"{}\"",
+                            column.name,
+                            shorten(cell)
+                        )
+                    })
             };
             if let Some(message) = problem {
                 row.reported[i] = true;
@@ -270,7 +272,13 @@ fn check_columns(format: &CsvFormat, mapping: &Mapping) -> Result<(), MapError> 
             return Err(MapError::Mapping(format!(
                 "field {}: no configured column is named \"{column}\" (columns: {})",
                 f.field,
-                list(&format.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
+                list(
+                    &format
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+                )
             )));
         }
     }
@@ -415,7 +423,10 @@ impl Mapper<'_> {
             model: "stock.location".into(),
             field: "complete_name".into(),
         });
-        lookups.insert("location_id".into(), lookup_ref(&location_lookup, &location));
+        lookups.insert(
+            "location_id".into(),
+            lookup_ref(&location_lookup, &location),
+        );
         key.insert("location_id".into(), location);
         if let Some(lot) = lot {
             let lot_lookup = stock
@@ -475,22 +486,24 @@ impl Mapper<'_> {
                 return Err(Failed);
             }
         };
-        convert(raw, ty, self.decimal).map(Some).map_err(|expected| {
-            let shown = shorten(raw);
-            problems.push(MapProblem {
-                record: record.index(),
-                line: record.line(),
-                field: Some(f.field.clone()),
-                value: Some(shown.clone().into_owned()),
-                message: format!(
-                    "{}: field {} ({}): expected {expected}, found \"{shown}\"",
-                    self.place.of(record.index(), record.line()),
-                    f.field,
-                    self.place.source(path)
-                ),
-            });
-            Failed
-        })
+        convert(raw, ty, self.decimal)
+            .map(Some)
+            .map_err(|expected| {
+                let shown = shorten(raw);
+                problems.push(MapProblem {
+                    record: record.index(),
+                    line: record.line(),
+                    field: Some(f.field.clone()),
+                    value: Some(shown.clone().into_owned()),
+                    message: format!(
+                        "{}: field {} ({}): expected {expected}, found \"{shown}\"",
+                        self.place.of(record.index(), record.line()),
+                        f.field,
+                        self.place.source(path)
+                    ),
+                });
+                Failed
+            })
     }
 }
 
@@ -577,7 +590,11 @@ fn is_date(raw: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let number = |s: &str| s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?;
+    let number = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
     let (Some(year), Some(month), Some(day)) = (
         number(&raw[..4]).and_then(|y: i64| i16::try_from(y).ok()),
         number(&raw[5..7]).and_then(|m: i64| i8::try_from(m).ok()),

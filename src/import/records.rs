@@ -249,7 +249,7 @@ impl XmlRecords {
             self.buf.clear();
             let event = match self.reader.read_event_into(&mut self.buf) {
                 Ok(event) => event,
-                Err(e) => return Err(parse_error(&self.file, &self.reader, e)),
+                Err(e) => return Err(parse_error(&self.file, &self.reader, start, e)),
             };
             let (element, empty) = match event {
                 Event::Start(e) => {
@@ -340,7 +340,7 @@ impl XmlRecords {
             self.buf.clear();
             let event = match self.reader.read_event_into(&mut self.buf) {
                 Ok(event) => event,
-                Err(e) => return Err(parse_error(&self.file, &self.reader, e)),
+                Err(e) => return Err(parse_error(&self.file, &self.reader, start, e)),
             };
             let top = open.last_mut().expect("the record element is open");
             match event {
@@ -546,14 +546,25 @@ fn declared_encoding(head: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].to_owned())
 }
 
-fn parse_error<R>(file: &Path, reader: &NsReader<R>, error: quick_xml::Error) -> MapError {
+/// `start` is where the failing event began: the parser gives no position for bad UTF-8.
+fn parse_error<R>(
+    file: &Path,
+    reader: &NsReader<R>,
+    start: u64,
+    error: quick_xml::Error,
+) -> MapError {
     match error {
         quick_xml::Error::Io(e) => MapError::Io {
             path: file.to_owned(),
             source: io::Error::new(e.kind(), e.to_string()),
         },
         quick_xml::Error::Encoding(e) => {
-            let (line, _) = locate(file, reader.error_position());
+            // The checked bytes begin at the event's start (text) or just after its `<`.
+            let valid = match &e {
+                quick_xml::encoding::EncodingError::Utf8(utf8) => utf8.valid_up_to() as u64,
+                _ => 0,
+            };
+            let (line, _) = locate(file, start + valid);
             MapError::Encoding {
                 line,
                 message: format!("{e} (the file is not valid UTF-8 and declares no encoding)"),
@@ -758,5 +769,229 @@ pub(crate) fn shorten(value: &str) -> Cow<'_, str> {
     match value.char_indices().nth(MAX) {
         Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
         None => Cow::Borrowed(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use super::*;
+    use crate::import::path::{parse_field_path, parse_record_path};
+
+    fn ns() -> BTreeMap<String, String> {
+        BTreeMap::from([("p".to_owned(), "urn:edi-bridge:products:1".to_owned())])
+    }
+
+    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f.flush().unwrap();
+        f
+    }
+
+    fn read_all(bytes: &[u8], record: &str) -> Result<Vec<XmlRecord>, MapError> {
+        let f = file_with(bytes);
+        let path = parse_record_path(record, &ns()).unwrap();
+        let mut records = XmlRecords::open(f.path(), &path)?;
+        let mut all = Vec::new();
+        while let Some(r) = records.next_record()? {
+            all.push(r);
+        }
+        Ok(all)
+    }
+
+    fn text<'a>(r: &'a XmlRecord, path: &str) -> Raw<'a> {
+        r.value(&parse_field_path(path, &ns()).unwrap())
+    }
+
+    #[test]
+    fn records_carry_index_and_the_line_of_their_start_tag() {
+        let xml = "<?xml version=\"1.0\"?>\n<Products>\n  <Header>\n    <Product>not a record</Product>\n  </Header>\n  <Product>\n    <Name>A</Name>\n  </Product>\n\n  <Product\n    sku=\"B\"/>\n  <Product><Name>C</Name></Product>\n</Products>\n";
+        let records = read_all(xml.as_bytes(), "/Products/Product").unwrap();
+        let found: Vec<(u64, u64)> = records.iter().map(|r| (r.index, r.line)).collect();
+        assert_eq!(found, vec![(1, 6), (2, 10), (3, 12)]);
+        assert_eq!(text(&records[0], "Name"), Raw::Text("A"));
+        assert_eq!(text(&records[1], "@sku"), Raw::Text("B"));
+        assert_eq!(text(&records[2], "Name"), Raw::Text("C"));
+    }
+
+    #[test]
+    fn a_default_namespace_is_matched_through_a_mapping_prefix_and_other_prefixes_too() {
+        let default_ns = r#"<Products xmlns="urn:edi-bridge:products:1"><Product><Name>A</Name></Product></Products>"#;
+        let other_prefix = r#"<x:Products xmlns:x="urn:edi-bridge:products:1"><x:Product><x:Name>B</x:Name></x:Product></x:Products>"#;
+        for (xml, want) in [(default_ns, "A"), (other_prefix, "B")] {
+            let records = read_all(xml.as_bytes(), "/p:Products/p:Product").unwrap();
+            assert_eq!(records.len(), 1);
+            assert_eq!(text(&records[0], "p:Name"), Raw::Text(want));
+            // Unprefixed names in a mapping mean "no namespace", as in XPath.
+            assert_eq!(text(&records[0], "Name"), Raw::Absent);
+        }
+        let unprefixed = read_all(default_ns.as_bytes(), "/Products/Product").unwrap();
+        assert!(unprefixed.is_empty(), "no-namespace path must not match");
+        let wrong_ns = r#"<Products xmlns="urn:other"><Product/></Products>"#;
+        assert!(
+            read_all(wrong_ns.as_bytes(), "/p:Products/p:Product")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn attributes_predicates_text_and_dot() {
+        let xml = r#"<Products xmlns:p="urn:edi-bridge:products:1">
+  <Product kind="service"><Name>skip me</Name></Product>
+  <Product kind="goods" p:origin=" BE ">
+    <Code type="internal">I-1</Code>
+    <Code type="gtin">5400000000001</Code>
+    <Code>plain</Code>
+    <Unit><Name lang="fr">Unités</Name></Unit>
+  </Product>
+  <Product kind="goods">  text of the record  </Product>
+</Products>"#;
+        let records = read_all(xml.as_bytes(), "/Products/Product[@kind='goods']").unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].index, 1);
+        assert_eq!(records[0].line, 3);
+        let r = &records[0];
+        assert_eq!(text(r, "Code"), Raw::Text("I-1"));
+        assert_eq!(text(r, "Code[@type='gtin']"), Raw::Text("5400000000001"));
+        assert_eq!(text(r, "Code[@type='gtin']/@type"), Raw::Text("gtin"));
+        assert_eq!(text(r, "Code[@type='other']"), Raw::Absent);
+        assert_eq!(text(r, "Unit/Name"), Raw::Text("Unités"));
+        assert_eq!(text(r, "Unit/Name/@lang"), Raw::Text("fr"));
+        assert_eq!(text(r, "@p:origin"), Raw::Text("BE"));
+        // An unprefixed attribute is in no namespace.
+        assert_eq!(text(r, "@origin"), Raw::Absent);
+        assert_eq!(text(r, "@missing"), Raw::Absent);
+        assert_eq!(text(&records[1], "."), Raw::Text("text of the record"));
+    }
+
+    #[test]
+    fn entities_character_references_and_cdata_are_decoded() {
+        let xml = "<R><L a=\"x &amp; y &#233;\"><N>Fish &amp; Chips &lt;3 &#x263A; <![CDATA[<raw> & ]]>end</N></L></R>";
+        let records = read_all(xml.as_bytes(), "/R/L").unwrap();
+        assert_eq!(text(&records[0], "@a"), Raw::Text("x & y é"));
+        assert_eq!(
+            text(&records[0], "N"),
+            Raw::Text("Fish & Chips <3 \u{263A} <raw> & end")
+        );
+        let undefined = read_all(b"<R><L>&custom;</L></R>", "/R/L").unwrap_err();
+        assert!(
+            matches!(&undefined, MapError::Xml { message, .. } if message.contains("custom")),
+            "{undefined}"
+        );
+    }
+
+    #[test]
+    fn a_utf8_bom_is_accepted() {
+        let mut xml = vec![0xEF, 0xBB, 0xBF];
+        xml.extend_from_slice(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R>\n<L>é</L>\n</R>".as_bytes(),
+        );
+        let records = read_all(&xml, "/R/L").unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].line, 3);
+        assert_eq!(text(&records[0], "."), Raw::Text("é"));
+    }
+
+    #[test]
+    fn a_declared_latin1_or_utf16_document_is_transcoded() {
+        let mut latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<R><L>Caf".to_vec();
+        latin1.extend_from_slice(&[0xE9, b'<', b'/', b'L', b'>', b'<', b'/', b'R', b'>']);
+        let records = read_all(&latin1, "/R/L").unwrap();
+        assert_eq!(text(&records[0], "."), Raw::Text("Café"));
+
+        let mut utf16 = vec![0xFF, 0xFE];
+        for unit in
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<R>\n<L>Ñandú</L></R>".encode_utf16()
+        {
+            utf16.extend_from_slice(&unit.to_le_bytes());
+        }
+        let records = read_all(&utf16, "/R/L").unwrap();
+        assert_eq!(text(&records[0], "."), Raw::Text("Ñandú"));
+        assert_eq!(records[0].line, 3);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_bad_encoding_with_its_line() {
+        let xml = b"<R>\n<L>ok</L>\n<L>\nline 4: caf\xE9</L>\n</R>";
+        let err = read_all(xml, "/R/L").unwrap_err();
+        assert!(matches!(err, MapError::Encoding { line: 4, .. }), "{err}");
+        assert_eq!(err.consequence(), Consequence::Reject);
+    }
+
+    #[test]
+    fn a_syntax_error_gives_line_and_column() {
+        let xml = "<R>\n  <L>\n    <N>a</M>\n  </L>\n</R>";
+        let err = read_all(xml.as_bytes(), "/R/L").unwrap_err();
+        let MapError::Xml {
+            line,
+            column,
+            message,
+        } = &err
+        else {
+            panic!("expected an XML error, got {err}");
+        };
+        assert_eq!(*line, 3, "{err}");
+        assert!(*column > 1, "{err}");
+        assert!(message.contains('M'), "{message}");
+        assert_eq!(err.consequence(), Consequence::Reject);
+
+        let truncated = read_all(b"<R>\n<L><N>a</N></L>\n<L><N>b", "/R/L").unwrap_err();
+        assert!(
+            matches!(truncated, MapError::Xml { line: 3, .. }),
+            "{truncated}"
+        );
+
+        let doctype = read_all(
+            b"<!DOCTYPE R [<!ENTITY e \"x\">]>\n<R><L>&e;</L></R>",
+            "/R/L",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&doctype, MapError::Xml { line: 1, message, .. } if message.contains("DOCTYPE")),
+            "{doctype}"
+        );
+    }
+
+    #[test]
+    fn an_undeclared_prefix_is_an_xml_error() {
+        let err = read_all(b"<R>\n<L><q:N>a</q:N></L></R>", "/R/L").unwrap_err();
+        assert!(
+            matches!(&err, MapError::Xml { line: 2, message, .. } if message.contains("`q`")),
+            "{err}"
+        );
+    }
+
+    use crate::error::Consequence;
+
+    #[test]
+    fn a_record_tree_is_dropped_before_the_next_is_read() {
+        // 100 000 records stream through with a handful of elements alive at any time.
+        let mut xml = String::from("<p:Products xmlns:p=\"urn:edi-bridge:products:1\">\n");
+        for i in 0..100_000 {
+            xml.push_str(&format!(
+                "<p:Product sku=\"S{i}\"><p:Name>N{i}</p:Name><p:Price>1.5</p:Price></p:Product>\n"
+            ));
+        }
+        xml.push_str("</p:Products>\n");
+        let f = file_with(xml.as_bytes());
+        let path = parse_record_path("/p:Products/p:Product", &ns()).unwrap();
+        let base = LIVE_ELEMENTS.with(|n| n.get());
+        let mut records = XmlRecords::open(f.path(), &path).unwrap();
+        let (mut count, mut most) = (0u64, 0i64);
+        while let Some(r) = records.next_record().unwrap() {
+            count += 1;
+            assert_eq!(r.line, count + 1);
+            most = most.max(LIVE_ELEMENTS.with(|n| n.get()) - base);
+        }
+        assert_eq!(count, 100_000);
+        assert!(
+            most <= 3,
+            "at most one record's tree alive, saw {most} elements"
+        );
+        assert_eq!(LIVE_ELEMENTS.with(|n| n.get()), base, "every tree dropped");
     }
 }
