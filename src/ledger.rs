@@ -385,28 +385,30 @@ fn check_allowed(record: &FileRecord, to: State) -> Result<(), LedgerError> {
     }
 }
 
-fn insert_claimed(
-    tx: &Transaction<'_>,
-    flow: &str,
-    name: &str,
+/// A claim as asked: the file as listed now, and the lease wanted on it.
+struct Wanted<'a> {
+    flow: &'a str,
+    name: &'a str,
     size: u64,
     mtime: i64,
-    holder: &str,
+    holder: &'a str,
     lease_until: i64,
     now_ms: i64,
-) -> Result<i64, LedgerError> {
+}
+
+fn insert_claimed(tx: &Transaction<'_>, w: &Wanted<'_>) -> Result<i64, LedgerError> {
     tx.execute(
         "INSERT INTO files (flow, name, size, mtime, attempt, tries, state, holder, lease_until, \
          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?8)",
         params![
-            flow,
-            name,
-            int(size),
-            mtime,
+            w.flow,
+            w.name,
+            int(w.size),
+            w.mtime,
             State::Claimed,
-            holder,
-            lease_until,
-            now_ms
+            w.holder,
+            w.lease_until,
+            w.now_ms
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -432,8 +434,9 @@ impl Ledger {
 
     fn prepare(mut conn: Connection) -> Result<Ledger, LedgerError> {
         // Another process may hold the write lock for a moment (its own transition): wait for
-        // it rather than fail.
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // it rather than fail. Set by pragma: rusqlite's `busy_timeout()` needs
+        // `sqlite3_set_clientdata` (SQLite 3.44), newer than the system library (3.40).
+        conn.pragma_update(None, "busy_timeout", 10_000)?;
         // WAL: a kill -9 mid-transaction leaves the previous commit intact, readers never block
         // the writer. synchronous=NORMAL keeps every commit across a process crash; only a
         // power cut may lose the last commits, which rolls the ledger back to an earlier
@@ -599,11 +602,20 @@ impl Ledger {
         now_ms: i64,
     ) -> Result<Option<FileRecord>, LedgerError> {
         let until = lease_end(now_ms, lease);
+        let wanted = Wanted {
+            flow,
+            name,
+            size,
+            mtime,
+            holder,
+            lease_until: until,
+            now_ms,
+        };
         self.write(|tx| {
             let id = match latest_in(tx, flow, name)? {
-                None => insert_claimed(tx, flow, name, size, mtime, holder, until, now_ms)?,
+                None => insert_claimed(tx, &wanted)?,
                 Some(old) if old.state.is_terminal() => {
-                    insert_claimed(tx, flow, name, size, mtime, holder, until, now_ms)?
+                    insert_claimed(tx, &wanted)?
                 }
                 Some(old)
                     if old.holder.as_deref() != Some(holder) && old.lease_until.is_some_and(|t| t > now_ms) =>
@@ -627,7 +639,7 @@ impl Ledger {
                         old.size, size, old.mtime, mtime
                     );
                     abandon_row(tx, old.id, &why, now_ms)?;
-                    insert_claimed(tx, flow, name, size, mtime, holder, until, now_ms)?
+                    insert_claimed(tx, &wanted)?
                 }
             };
             load(tx, id).map(Some)
@@ -1020,5 +1032,765 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         tx.execute_batch(MIGRATIONS[version as usize])?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOW: &str = "acme-products";
+    const MINUTE: Duration = Duration::from_secs(60);
+    const T0: i64 = 1_800_000_000_000;
+
+    fn ledger() -> Ledger {
+        Ledger::open_in_memory().unwrap()
+    }
+
+    fn claim(l: &Ledger, name: &str, size: u64, holder: &str, now: i64) -> Option<FileRecord> {
+        l.claim(FLOW, name, size, 1_700_000_000, holder, MINUTE, now)
+            .unwrap()
+    }
+
+    /// Takes a claimed attempt all the way to `Failed` (content `sha`).
+    fn fail(l: &Ledger, id: i64, holder: &str, sha: &str, now: i64) -> FileRecord {
+        l.fetched(id, holder, sha, now).unwrap();
+        l.quarantining(id, holder, "/out/products/error/p.xml", "invalid")
+            .unwrap();
+        l.failed(id, holder).unwrap()
+    }
+
+    fn archive(l: &Ledger, id: i64, holder: &str, sha: &str, now: i64) -> FileRecord {
+        l.fetched(id, holder, sha, now).unwrap();
+        l.applying(id, holder, 2).unwrap();
+        l.batch_done(id, holder, 1, 2, "ok").unwrap();
+        l.applied(id, holder, 2, 0, None).unwrap();
+        l.archiving(id, holder, "/out/products/archive/p.xml")
+            .unwrap();
+        l.archived(id, holder).unwrap()
+    }
+
+    #[test]
+    fn a_second_holder_cannot_claim_a_live_lease() {
+        let l = ledger();
+        let first = claim(&l, "p.xml", 10, "run-a", T0).unwrap();
+        assert_eq!(
+            (first.state, first.tries, first.attempt),
+            (State::Claimed, 1, 0)
+        );
+        assert_eq!(first.lease_until, Some(T0 + 60_000));
+        assert_eq!(claim(&l, "p.xml", 10, "run-b", T0 + 59_999), None);
+        assert_eq!(l.history(FLOW, "p.xml").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over_with_one_more_try_and_the_state_kept() {
+        let l = ledger();
+        let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+        l.fetched(id, "run-a", "aa", T0).unwrap();
+        l.applying(id, "run-a", 2).unwrap();
+        l.applied(id, "run-a", 2, 0, None).unwrap();
+        // run-a dies; its lease runs out.
+        let taken = claim(&l, "p.xml", 10, "run-b", T0 + 60_000).unwrap();
+        assert_eq!(taken.id, id);
+        assert_eq!(taken.tries, 2);
+        assert_eq!(taken.state, State::Applied);
+        assert_eq!(taken.holder.as_deref(), Some("run-b"));
+        assert_eq!(taken.lease_until, Some(T0 + 120_000));
+        // Applied is only archived: its Odoo writes are never started again.
+        assert!(matches!(
+            l.fetched(id, "run-b", "aa", T0),
+            Err(LedgerError::BadTransition { .. })
+        ));
+        assert!(matches!(
+            l.applying(id, "run-b", 2),
+            Err(LedgerError::BadTransition { .. })
+        ));
+        l.archiving(id, "run-b", "/archive/p.xml").unwrap();
+        assert_eq!(l.archived(id, "run-b").unwrap().state, State::Archived);
+        // The dead run, back to life, no longer holds the file.
+        assert!(matches!(
+            l.renew(id, "run-a", MINUTE, T0),
+            Err(LedgerError::NotHolder { .. })
+        ));
+    }
+
+    #[test]
+    fn a_replay_after_failure_is_a_new_attempt_linked_to_the_first() {
+        let l = ledger();
+        let first = claim(&l, "p.xml", 10, "run-a", T0).unwrap();
+        let first = fail(&l, first.id, "run-a", "cafe", T0);
+        assert_eq!((first.attempt, first.previous_id), (1, None));
+        // Ops moved it back into the inbox unchanged (mv keeps size and mtime).
+        let second = claim(&l, "p.xml", 10, "run-b", T0 + 1000).unwrap();
+        assert_ne!(second.id, first.id);
+        assert_eq!(
+            (second.state, second.attempt, second.tries),
+            (State::Claimed, 0, 1)
+        );
+        let second = l.fetched(second.id, "run-b", "cafe", T0 + 1000).unwrap();
+        assert_eq!((second.attempt, second.previous_id), (2, Some(first.id)));
+        // A resumed try of the same attempt keeps its number.
+        l.waiting(second.id, "run-b", "Odoo unreachable").unwrap();
+        let again = claim(&l, "p.xml", 10, "run-c", T0 + 2000).unwrap();
+        assert_eq!((again.id, again.state), (second.id, State::Fetched));
+        let again = l.fetched(again.id, "run-c", "cafe", T0 + 2000).unwrap();
+        assert_eq!(
+            (again.attempt, again.previous_id, again.tries),
+            (2, Some(first.id), 2)
+        );
+        let second = archive(&l, again.id, "run-c", "cafe", T0 + 2000);
+        // The same content under another name is its third attempt; other content starts at 1.
+        let third = claim(&l, "p-fixed.xml", 10, "run-d", T0 + 3000).unwrap();
+        let third = l.fetched(third.id, "run-d", "cafe", T0 + 3000).unwrap();
+        assert_eq!((third.attempt, third.previous_id), (3, Some(second.id)));
+        let other = claim(&l, "q.xml", 10, "run-d", T0 + 3000).unwrap();
+        assert_eq!(
+            l.fetched(other.id, "run-d", "beef", T0 + 3000)
+                .unwrap()
+                .attempt,
+            1
+        );
+        let chain: Vec<i64> = l
+            .earlier_attempts(third.id)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(chain, vec![first.id, second.id]);
+        let names: Vec<State> = l
+            .history(FLOW, "p.xml")
+            .unwrap()
+            .iter()
+            .map(|r| r.state)
+            .collect();
+        assert_eq!(names, vec![State::Failed, State::Archived]);
+    }
+
+    #[test]
+    fn a_changed_file_abandons_the_unfinished_attempt() {
+        let l = ledger();
+        let old = claim(&l, "p.xml", 10, "run-a", T0).unwrap();
+        l.fetched(old.id, "run-a", "aa", T0).unwrap();
+        // Still leased by run-a: nobody else touches it, even changed.
+        assert_eq!(claim(&l, "p.xml", 12, "run-b", T0 + 1), None);
+        let new = claim(&l, "p.xml", 12, "run-b", T0 + 60_000).unwrap();
+        assert_ne!(new.id, old.id);
+        assert_eq!((new.state, new.size, new.tries), (State::Claimed, 12, 1));
+        let old = l.get(old.id).unwrap();
+        assert_eq!(old.state, State::Abandoned);
+        assert!(
+            old.detail.unwrap().contains("size 10 -> 12"),
+            "the detail says what changed"
+        );
+        assert_eq!(old.lease_until, None);
+        assert!(matches!(
+            l.fetched(old.id, "run-a", "aa", T0),
+            Err(LedgerError::BadTransition { .. })
+        ));
+        // A vanished file is abandoned by whoever notices.
+        assert_eq!(
+            l.abandon(new.id, "gone from the inbox").unwrap().state,
+            State::Abandoned
+        );
+        assert!(matches!(
+            l.abandon(new.id, "again"),
+            Err(LedgerError::BadTransition { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_transitions_are_refused() {
+        let l = ledger();
+        let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+        let refused = |r: Result<FileRecord, LedgerError>, from: State, to: State| match r {
+            Err(LedgerError::BadTransition {
+                id: i,
+                from: f,
+                to: t,
+            }) => assert_eq!((i, f, t), (id, from, to)),
+            other => panic!("expected {from:?} -> {to:?} refused, got {other:?}"),
+        };
+        refused(l.applying(id, "run-a", 1), State::Claimed, State::Applying);
+        refused(
+            l.applied(id, "run-a", 1, 0, None),
+            State::Claimed,
+            State::Applied,
+        );
+        refused(
+            l.archiving(id, "run-a", "/a"),
+            State::Claimed,
+            State::Archiving,
+        );
+        refused(l.failed(id, "run-a"), State::Claimed, State::Failed);
+        l.fetched(id, "run-a", "aa", T0).unwrap();
+        refused(l.archived(id, "run-a"), State::Fetched, State::Archived);
+        assert!(matches!(
+            l.batch_done(id, "run-a", 1, 1, "ok"),
+            Err(LedgerError::BadTransition { .. })
+        ));
+        l.applying(id, "run-a", 1).unwrap();
+        l.applied(id, "run-a", 1, 0, None).unwrap();
+        refused(
+            l.fetched(id, "run-a", "aa", T0),
+            State::Applied,
+            State::Fetched,
+        );
+        l.archiving(id, "run-a", "/a").unwrap();
+        l.archived(id, "run-a").unwrap();
+        refused(
+            l.quarantining(id, "run-a", "/e", "late"),
+            State::Archived,
+            State::Quarantining,
+        );
+        refused(
+            l.waiting(id, "run-a", "late"),
+            State::Archived,
+            State::Waiting,
+        );
+        assert!(matches!(
+            l.renew(id, "run-a", MINUTE, T0),
+            Err(LedgerError::BadTransition { .. })
+        ));
+        // Nothing leaves a terminal state; nothing enters Claimed but a claim.
+        for from in State::ALL {
+            for to in State::ALL {
+                if from.is_terminal() || to == State::Claimed {
+                    assert!(!allowed(from, to), "{from} -> {to}");
+                }
+            }
+        }
+        assert!(matches!(
+            l.get(9999),
+            Err(LedgerError::UnknownFile { id: 9999 })
+        ));
+    }
+
+    #[test]
+    fn only_the_holder_moves_a_file() {
+        let l = ledger();
+        let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+        match l.fetched(id, "run-b", "aa", T0) {
+            Err(LedgerError::NotHolder { id: i, holder }) => {
+                assert_eq!((i, holder.as_str()), (id, "run-a"))
+            }
+            other => panic!("expected NotHolder, got {other:?}"),
+        }
+        assert!(matches!(
+            l.release(id, "run-b"),
+            Err(LedgerError::NotHolder { .. })
+        ));
+        assert_eq!(l.get(id).unwrap().state, State::Claimed);
+        l.renew(id, "run-a", Duration::from_secs(600), T0 + 10)
+            .unwrap();
+        assert_eq!(l.get(id).unwrap().lease_until, Some(T0 + 600_010));
+        // Released: the state stays, nobody holds it, the next claim takes it at once.
+        l.release(id, "run-a").unwrap();
+        let released = l.get(id).unwrap();
+        assert_eq!(
+            (released.state, released.holder, released.lease_until),
+            (State::Claimed, None, None)
+        );
+        assert!(matches!(
+            l.fetched(id, "run-a", "aa", T0),
+            Err(LedgerError::NotHolder { .. })
+        ));
+        let taken = claim(&l, "p.xml", 10, "run-b", T0 + 20).unwrap();
+        assert_eq!((taken.id, taken.tries), (id, 2));
+        assert_eq!(
+            LedgerError::NotHolder {
+                id,
+                holder: "x".into()
+            }
+            .consequence(),
+            Consequence::Retry
+        );
+        let bad = LedgerError::BadTransition {
+            id,
+            from: State::Archived,
+            to: State::Fetched,
+        };
+        assert_eq!(bad.consequence(), Consequence::Stop);
+    }
+
+    #[test]
+    fn waiting_gives_up_the_lease_and_the_next_claim_resumes_where_it_stood() {
+        let l = ledger();
+        let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+        l.fetched(id, "run-a", "aa", T0).unwrap();
+        l.applying(id, "run-a", 4).unwrap();
+        l.applied(id, "run-a", 4, 0, None).unwrap();
+        let waiting = l.waiting(id, "run-a", "SFTP server unreachable").unwrap();
+        assert_eq!(
+            (waiting.state, waiting.holder, waiting.lease_until),
+            (State::Waiting, None, None)
+        );
+        assert_eq!(waiting.detail.as_deref(), Some("SFTP server unreachable"));
+        let counts = l.counts(FLOW).unwrap();
+        assert_eq!(
+            (counts.waiting, counts.in_progress, counts.oldest_waiting_ms),
+            (1, 0, Some(T0))
+        );
+        // The same run may claim it again at once: no lease is held.
+        let resumed = claim(&l, "p.xml", 10, "run-a", T0 + 5).unwrap();
+        assert_eq!(
+            (resumed.id, resumed.state, resumed.tries),
+            (id, State::Applied, 2)
+        );
+        assert_eq!(resumed.records_applied, Some(4));
+    }
+
+    #[test]
+    fn unfinished_lists_expired_and_waiting_attempts_only() {
+        let l = ledger();
+        let crashed = claim(&l, "a.xml", 1, "run-a", T0).unwrap().id;
+        l.fetched(crashed, "run-a", "aa", T0).unwrap();
+        l.applying(crashed, "run-a", 1).unwrap();
+        l.applied(crashed, "run-a", 1, 0, None).unwrap();
+        l.archiving(crashed, "run-a", "/archive/a.xml").unwrap();
+        let waits = claim(&l, "b.xml", 1, "run-a", T0).unwrap().id;
+        l.waiting(waits, "run-a", "Odoo 503").unwrap();
+        let busy = claim(&l, "c.xml", 1, "run-b", T0 + 30_000).unwrap().id;
+        let done = claim(&l, "d.xml", 1, "run-a", T0).unwrap().id;
+        archive(&l, done, "run-a", "dd", T0);
+        let ids = |now| {
+            l.unfinished(FLOW, now)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(T0 + 1), vec![waits]);
+        assert_eq!(ids(T0 + 60_000), vec![crashed, waits]);
+        assert_eq!(ids(T0 + 90_000), vec![crashed, waits, busy]);
+        let repair = l.unfinished(FLOW, T0 + 60_000).unwrap().remove(0);
+        assert_eq!(
+            (repair.state, repair.destination.as_deref()),
+            (State::Archiving, Some("/archive/a.xml"))
+        );
+        assert!(l.unfinished("other-flow", T0 + 90_000).unwrap().is_empty());
+    }
+
+    #[test]
+    fn batches_record_what_each_odoo_batch_did_in_the_current_try() {
+        let l = ledger();
+        let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+        l.fetched(id, "run-a", "aa", T0).unwrap();
+        l.applying(id, "run-a", 450).unwrap();
+        l.batch_done(id, "run-a", 1, 200, "ok").unwrap();
+        l.batch_done(id, "run-a", 2, 200, "timeout, halved")
+            .unwrap();
+        l.batch_done(id, "run-a", 2, 100, "ok").unwrap();
+        assert_eq!(
+            l.batches(id).unwrap(),
+            vec![(1, 200, "ok".to_string()), (2, 100, "ok".to_string())]
+        );
+        // A redo after a crash starts the batch record afresh.
+        let id2 = claim(&l, "p.xml", 10, "run-b", T0 + 60_000).unwrap().id;
+        assert_eq!(id2, id);
+        l.applying(id, "run-b", 450).unwrap();
+        assert!(l.batches(id).unwrap().is_empty());
+        l.batch_done(id, "run-b", 1, 450, "ok").unwrap();
+        let applied = l
+            .applied(id, "run-b", 447, 3, Some("3 records refused"))
+            .unwrap();
+        assert_eq!(
+            (
+                applied.records_total,
+                applied.records_applied,
+                applied.records_failed
+            ),
+            (Some(450), Some(447), Some(3))
+        );
+        assert_eq!(applied.detail.as_deref(), Some("3 records refused"));
+        l.quarantining(id, "run-b", "/error/p.xml", "3 records refused by Odoo")
+            .unwrap();
+        assert_eq!(l.failed(id, "run-b").unwrap().lease_until, None);
+    }
+
+    #[test]
+    fn counts_per_flow_for_status() {
+        let l = ledger();
+        let a = claim(&l, "a.xml", 1, "run", T0).unwrap().id;
+        archive(&l, a, "run", "aa", T0);
+        let b = claim(&l, "b.xml", 1, "run", T0).unwrap().id;
+        fail(&l, b, "run", "bb", T0);
+        let c = claim(&l, "c.xml", 1, "run", T0 + 5).unwrap().id;
+        l.waiting(c, "run", "Odoo 503").unwrap();
+        claim(&l, "d.xml", 1, "run", T0).unwrap();
+        l.claim("acme-stock", "s.xml", 1, 1, "run", MINUTE, T0)
+            .unwrap()
+            .unwrap();
+        let products = l.counts(FLOW).unwrap();
+        assert_eq!(
+            (
+                products.archived,
+                products.failed,
+                products.waiting,
+                products.in_progress
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(products.oldest_waiting_ms, Some(T0 + 5));
+        assert!(products.last_archived_ms.is_some() && products.last_activity_ms.is_some());
+        let all = l.all_counts().unwrap();
+        let flows: Vec<&str> = all.iter().map(|c| c.flow.as_str()).collect();
+        assert_eq!(flows, vec!["acme-products", "acme-stock"]);
+        assert_eq!(all[1].in_progress, 1);
+        assert_eq!(
+            l.counts("never-ran").unwrap(),
+            FlowCounts {
+                flow: "never-ran".into(),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_is_unchanged_since_its_size_and_mtime_last_changed() {
+        let l = ledger();
+        assert_eq!(l.observe(FLOW, "p.xml", 10, 100, T0).unwrap(), T0);
+        assert_eq!(l.observe(FLOW, "p.xml", 10, 100, T0 + 5000).unwrap(), T0);
+        assert_eq!(
+            l.observe(FLOW, "p.xml", 20, 100, T0 + 6000).unwrap(),
+            T0 + 6000
+        );
+        assert_eq!(
+            l.observe(FLOW, "p.xml", 20, 101, T0 + 7000).unwrap(),
+            T0 + 7000
+        );
+        assert_eq!(
+            l.observe(FLOW, "p.xml", 20, 101, T0 + 9000).unwrap(),
+            T0 + 7000
+        );
+        assert_eq!(
+            l.observe(FLOW, "q.xml", 5, 100, T0 + 9000).unwrap(),
+            T0 + 9000
+        );
+        assert_eq!(
+            l.observe("other", "p.xml", 5, 100, T0 + 9000).unwrap(),
+            T0 + 9000
+        );
+        let seen = l.sighting(FLOW, "p.xml").unwrap().unwrap();
+        assert_eq!(
+            seen,
+            Sighting {
+                size: 20,
+                mtime: 101,
+                unchanged_since_ms: T0 + 7000,
+                last_seen_ms: T0 + 9000
+            }
+        );
+        // p.xml left the inbox; when it comes back it settles afresh.
+        l.forget_sightings_except(FLOW, &["q.xml".to_string()])
+            .unwrap();
+        assert_eq!(l.sighting(FLOW, "p.xml").unwrap(), None);
+        assert!(l.sighting(FLOW, "q.xml").unwrap().is_some());
+        assert!(
+            l.sighting("other", "p.xml").unwrap().is_some(),
+            "other flows are left alone"
+        );
+        assert_eq!(
+            l.observe(FLOW, "p.xml", 20, 101, T0 + 10_000).unwrap(),
+            T0 + 10_000
+        );
+    }
+
+    #[test]
+    fn the_state_is_there_after_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edi-bridge.db");
+        let id = {
+            let l = Ledger::open(&path).unwrap();
+            let id = claim(&l, "p.xml", 10, "run-a", T0).unwrap().id;
+            l.fetched(id, "run-a", "aa", T0).unwrap();
+            l.applying(id, "run-a", 3).unwrap();
+            l.batch_done(id, "run-a", 1, 3, "ok").unwrap();
+            l.applied(id, "run-a", 3, 0, None).unwrap();
+            l.observe(FLOW, "p.xml", 10, 1, T0).unwrap();
+            id
+        };
+        let l = Ledger::open(&path).unwrap();
+        let record = l.latest(FLOW, "p.xml").unwrap().unwrap();
+        assert_eq!(
+            (record.id, record.state, record.sha256.as_deref()),
+            (id, State::Applied, Some("aa"))
+        );
+        assert_eq!(l.batches(id).unwrap().len(), 1);
+        assert_eq!(l.observe(FLOW, "p.xml", 10, 1, T0 + 10_000).unwrap(), T0);
+        let conn = Connection::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), version), ("wal", MIGRATIONS.len() as i64));
+    }
+
+    #[test]
+    fn a_ledger_newer_than_this_program_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edi-bridge.db");
+        drop(Ledger::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        match Ledger::open(&path) {
+            Err(e @ LedgerError::TooNew { found: 99, .. }) => {
+                assert_eq!(e.consequence(), Consequence::Stop)
+            }
+            Err(e) => panic!("expected TooNew, got {e}"),
+            Ok(_) => panic!("expected TooNew, the ledger opened"),
+        }
+    }
+
+    #[test]
+    fn two_processes_racing_for_a_file_never_both_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edi-bridge.db");
+        drop(Ledger::open(&path).unwrap());
+        let names: Vec<String> = (0..40).map(|i| format!("f{i}.xml")).collect();
+        let race = |holder: &'static str| {
+            let (path, names) = (path.clone(), names.clone());
+            std::thread::spawn(move || {
+                // Its own connection, as a second instance on the machine would have.
+                let l = Ledger::open(&path).unwrap();
+                names
+                    .iter()
+                    .filter(|n| claim(&l, n, 1, holder, T0).is_some())
+                    .count()
+            })
+        };
+        let (a, b) = (race("run-a"), race("run-b"));
+        let won = a.join().unwrap() + b.join().unwrap();
+        assert_eq!(won, names.len());
+        let l = Ledger::open(&path).unwrap();
+        for name in &names {
+            assert_eq!(
+                l.history(FLOW, name).unwrap().len(),
+                1,
+                "{name} claimed once"
+            );
+        }
+    }
+
+    // ---- kill -9 -----------------------------------------------------------------------
+
+    /// Set in the child process the kill test spawns: the path of the ledger to churn on.
+    const CHURN_ENV: &str = "EDI_BRIDGE_TEST_CHURN_LEDGER";
+    const CHURN_FLOW: &str = "churn";
+
+    /// Takes files through the ledger as passes would — resuming whatever state it finds,
+    /// sometimes failing, waiting, or seeing a file change — for `rounds` claims (or forever).
+    fn churn(l: &Ledger, holder: &str, start: u64, rounds: Option<u64>) {
+        let mut i = start;
+        while rounds.is_none_or(|r| i < start + r) {
+            i += 1;
+            let name = format!("f{}.xml", i % 5);
+            let size = if i % 13 == 0 { 200 } else { 100 };
+            // A lease this short lets the next process take over what this one leaves.
+            let lease = Duration::from_millis(1);
+            let Some(mut record) = l
+                .claim(CHURN_FLOW, &name, size, 1, holder, lease, clock_ms())
+                .unwrap()
+            else {
+                continue;
+            };
+            let id = record.id;
+            let sha = format!("{name}:{size}");
+            while !record.state.is_terminal() && record.state != State::Waiting {
+                record = match record.state {
+                    State::Claimed => l.fetched(id, holder, &sha, clock_ms()),
+                    State::Fetched if i % 11 == 0 => l.waiting(id, holder, "Odoo unreachable"),
+                    State::Fetched => l.applying(id, holder, 3),
+                    State::Applying => {
+                        for batch in 1..=3 {
+                            l.batch_done(id, holder, batch, 1, "ok").unwrap();
+                        }
+                        if i % 4 == 0 {
+                            l.applied(id, holder, 2, 1, Some("1 refused"))
+                        } else {
+                            l.applied(id, holder, 3, 0, None)
+                        }
+                    }
+                    State::Applied if record.records_failed == Some(1) => {
+                        l.quarantining(id, holder, "/error/f.xml", "1 record refused")
+                    }
+                    State::Applied => l.archiving(id, holder, "/archive/f.xml"),
+                    State::Archiving => l.archived(id, holder),
+                    State::Quarantining => l.failed(id, holder),
+                    other => unreachable!("{other} is not resumed"),
+                }
+                .unwrap();
+            }
+        }
+    }
+
+    /// The invariants every ledger file must keep, whatever moment a process died at.
+    fn assert_consistent(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let l = Ledger::open(path).unwrap();
+        let rows = l
+            .query(
+                &format!("SELECT {RECORD_COLUMNS} FROM files ORDER BY id"),
+                params![],
+            )
+            .expect("every row reads back with a known state");
+        assert!(!rows.is_empty());
+        for r in &rows {
+            let later = rows.iter().filter(|o| o.name == r.name && o.id > r.id);
+            if !r.state.is_terminal() {
+                assert_eq!(
+                    later.count(),
+                    0,
+                    "only the latest attempt at {} is unfinished: {r:?}",
+                    r.name
+                );
+            } else {
+                assert_eq!(r.lease_until, None, "{r:?}");
+            }
+            if !matches!(r.state, State::Claimed | State::Abandoned | State::Waiting) {
+                assert!(r.sha256.is_some() && r.attempt >= 1, "{r:?}");
+            }
+            if matches!(r.state, State::Applied | State::Archiving | State::Archived) {
+                assert!(r.records_applied.is_some(), "{r:?}");
+            }
+            if matches!(
+                r.state,
+                State::Archiving | State::Archived | State::Quarantining | State::Failed
+            ) {
+                assert!(r.destination.is_some(), "{r:?}");
+            }
+            if let Some(previous) = r.previous_id {
+                let p = rows.iter().find(|o| o.id == previous).unwrap();
+                assert!(p.id < r.id && p.sha256 == r.sha256, "{r:?} links to {p:?}");
+                assert!(matches!(p.state, State::Archived | State::Failed), "{p:?}");
+            }
+            assert!(l.batches(r.id).unwrap().len() <= 3);
+        }
+        let stray: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM files WHERE waiting_from IS NOT NULL AND state <> 'waiting'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stray, 0);
+    }
+
+    /// Also the body of the child process the kill test spawns (then it never ends by itself).
+    #[test]
+    fn churn_keeps_the_ledger_consistent() {
+        if let Ok(path) = std::env::var(CHURN_ENV) {
+            let l = Ledger::open(Path::new(&path)).unwrap();
+            let pid = std::process::id();
+            churn(&l, &format!("pid-{pid}"), u64::from(pid % 1000), None);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edi-bridge.db");
+        let l = Ledger::open(&path).unwrap();
+        churn(&l, "run", 0, Some(300));
+        assert_consistent(&path);
+        let counts = l.counts(CHURN_FLOW).unwrap();
+        assert!(counts.archived > 0 && counts.failed > 0 && counts.waiting + counts.archived > 0);
+        let replays: i64 = l
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM files WHERE attempt > 1 AND previous_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            replays > 0,
+            "the same content came back and was numbered as a new attempt"
+        );
+    }
+
+    /// The churning child; killed when dropped, so a failing test leaves no process behind.
+    struct Victim(std::process::Child);
+
+    impl Drop for Victim {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn kill_9_at_any_moment_leaves_the_ledger_consistent() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edi-bridge.db");
+        drop(Ledger::open(&path).unwrap());
+        let rows = || -> i64 {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "busy_timeout", 5000).unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) + COALESCE(SUM(tries), 0) FROM files",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        for round in 0..4u64 {
+            let before = rows();
+            let mut child = Victim(
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args([
+                        "--exact",
+                        "ledger::tests::churn_keeps_the_ledger_consistent",
+                        "--nocapture",
+                    ])
+                    .env(CHURN_ENV, &path)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+            // Let it get well into its work, then kill it at a different moment each round.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while rows() < before + 40 {
+                if let Some(status) = child.0.try_wait().unwrap() {
+                    let mut err = String::new();
+                    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err)
+                        .unwrap();
+                    panic!("the churning child ended by itself ({status}): {err}");
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the churning child made no progress"
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(3 * round));
+            child.0.kill().unwrap(); // SIGKILL
+            let status = child.0.wait().unwrap();
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "the child was killed, not finished"
+            );
+            assert_consistent(&path);
+        }
+        // The next run takes over what the dead ones left and finishes every file.
+        let l = Ledger::open(&path).unwrap();
+        std::thread::sleep(Duration::from_millis(2)); // every lease the children took has run out
+        churn(&l, "after", 0, Some(25));
+        assert_consistent(&path);
+        for r in l.unfinished(CHURN_FLOW, clock_ms()).unwrap() {
+            assert_eq!(
+                r.state,
+                State::Waiting,
+                "left unfinished only on purpose: {r:?}"
+            );
+        }
     }
 }

@@ -524,3 +524,245 @@ fn shell_word(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> ZonedDateTime {
+        text.parse().unwrap()
+    }
+
+    fn validation_report() -> ErrorReport {
+        let mut report = ErrorReport::new(
+            "acme-products",
+            "products-0042.xml",
+            "/out/products",
+            "/out/products/error",
+            at("2026-11-27T09:15:02+01:00[Europe/Brussels]"),
+            Stage::Validation,
+        );
+        report.attempt = 2;
+        report.earlier = vec![EarlierAttempt {
+            when: at("2026-11-27T08:00:00+01:00[Europe/Brussels]"),
+            outcome: "failed".into(),
+        }];
+        report.size = 1834;
+        report.sha256 =
+            Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into());
+        report.problems = vec![
+            Problem::new(
+                "Element 'Price': 'twelve' is not a valid value of the atomic type 'xs:decimal'.\n",
+            )
+            .at(12, Some(7)),
+        ];
+        report.counts = RecordCounts::nothing_applied(None, 0);
+        report
+    }
+
+    #[test]
+    fn the_text_says_flow_attempt_place_and_how_to_replay() {
+        let text = validation_report().render_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "edi-bridge could not process products-0042.xml");
+        assert!(lines.contains(&"Flow:      acme-products"), "{text}");
+        assert!(
+            lines.contains(&"When:      2026-11-27 09:15:02 CET (Europe/Brussels)"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"Attempt:   2 (earlier: 2026-11-27 08:00 failed)"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(
+                &"  - line 12, column 7: Element 'Price': 'twelve' is not a valid value of the atomic \
+                  type 'xs:decimal'."
+            ),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"What was applied in Odoo: nothing."),
+            "{text}"
+        );
+        assert!(
+            lines.contains(
+                &"How to replay: fix the file and move it back to /out/products (or run \
+                  `edi-bridge replay acme-products products-0042.xml`). It will be processed as attempt 3."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+    }
+
+    #[test]
+    fn a_first_attempt_shows_no_earlier_ones() {
+        let mut report = validation_report();
+        report.attempt = 1;
+        report.earlier.clear();
+        let text = report.render_text();
+        assert!(text.lines().any(|l| l == "Attempt:   1"), "{text}");
+        assert!(text.contains("It will be processed as attempt 2."));
+    }
+
+    #[test]
+    fn problems_name_the_record_field_value_and_odoo_exception() {
+        let mapping = Problem::new("not a number")
+            .record(3)
+            .at(40, None)
+            .field("list_price")
+            .value("twelve");
+        assert_eq!(
+            mapping.render(),
+            r#"record 3 (line 40), field list_price, value "twelve": not a number"#
+        );
+        let odoo = Problem::new("The Internal Reference 'X1' already exists.")
+            .record(9)
+            .field("default_code")
+            .exception("odoo.exceptions.ValidationError");
+        assert_eq!(
+            odoo.render(),
+            "record 9, field default_code: The Internal Reference 'X1' already exists. \
+             (Odoo: odoo.exceptions.ValidationError)"
+        );
+        assert_eq!(
+            Problem::new("the file is larger than 100 MB").render(),
+            "the file is larger than 100 MB"
+        );
+        // Hostile values stay on one line and short.
+        let long = Problem::new("bad").value(format!("a\nb{}", "x".repeat(500)));
+        let shown = long.render();
+        assert!(
+            !shown.contains('\n') && shown.contains(r#""a\nbxxx"#) && shown.chars().count() < 100,
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn partial_application_lists_the_records_applied_and_not() {
+        let mut report = validation_report();
+        report.stage = Stage::Odoo;
+        let refused = [4, 9, 13];
+        report.counts =
+            RecordCounts::with_applied(20, (1..=20).filter(|n| !refused.contains(n)), 3);
+        report.problems = refused
+            .iter()
+            .map(|&r| {
+                Problem::new("Invalid field value")
+                    .record(r)
+                    .exception("odoo.exceptions.ValidationError")
+            })
+            .collect();
+        let text = report.render_text();
+        assert!(
+            text.contains(
+                "What was applied in Odoo: 17 of 20 records were applied (records 1-3, 5-8, 10-12, 14-20); \
+                 records 4, 9, 13 were not."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Replaying the whole file is safe"), "{text}");
+        assert!(text.contains(
+            "How to replay: fix the file (or the Odoo data it refers to) and move it back"
+        ));
+        assert!(text.contains("Odoo refused some records."));
+        let json = report.to_json();
+        assert_eq!(json["records"]["applied"], 17);
+        assert_eq!(
+            json["records"]["not_applied_records"],
+            serde_json::json!([[4, 4], [9, 9], [13, 13]])
+        );
+        assert_eq!(json["problems"][1]["record"], 9);
+    }
+
+    #[test]
+    fn applied_counts_without_record_numbers_still_read_well() {
+        let counts = RecordCounts {
+            total: Some(20),
+            applied: 17,
+            failed: 3,
+            applied_records: None,
+        };
+        assert_eq!(
+            counts.describe(),
+            "17 of 20 records were applied; 3 were not."
+        );
+        let all = RecordCounts::with_applied(5, 1..=5, 0);
+        assert_eq!(all.describe(), "all 5 records were applied (records 1-5).");
+        let unknown_total = RecordCounts {
+            total: None,
+            applied: 40,
+            failed: 1,
+            applied_records: None,
+        };
+        assert_eq!(unknown_total.describe(), "40 records were applied.");
+    }
+
+    #[test]
+    fn ranges_merge_and_complement() {
+        let r = ranges([5, 1, 2, 3, 3, 19, 20, 21]);
+        assert_eq!(format_ranges(&r), "1-3, 5, 19-21");
+        let counts = RecordCounts::with_applied(25, [5, 1, 2, 3, 19, 20, 21], 0);
+        assert_eq!(counts.applied, 7);
+        assert_eq!(
+            format_ranges(&counts.not_applied().unwrap()),
+            "4, 6-18, 22-25"
+        );
+        let scattered = ranges((1..=100).step_by(2));
+        assert!(format_ranges(&scattered).ends_with(", …"));
+    }
+
+    #[test]
+    fn a_long_list_of_problems_is_cut_short() {
+        let mut report = validation_report();
+        report.problems = (1..=180)
+            .map(|n| Problem::new("Missing child element 'Name'.").at(n * 3, Some(5)))
+            .collect();
+        let text = report.render_text();
+        assert!(text.lines().count() < 100, "{} lines", text.lines().count());
+        assert!(text.contains("  - line 150, column 5: Missing child element 'Name'."));
+        assert!(!text.contains("line 153,"));
+        assert!(text.contains("  … and 130 more"));
+        assert_eq!(
+            report.to_json()["problems"].as_array().unwrap().len(),
+            180,
+            "the JSON twin keeps them all"
+        );
+    }
+
+    #[test]
+    fn unusual_names_are_quoted_in_the_replay_command() {
+        let mut report = validation_report();
+        report.file_name = "Bestand van Jan's.xml".into();
+        assert!(
+            report
+                .replay_instruction()
+                .contains(r#"`edi-bridge replay acme-products 'Bestand van Jan'\''s.xml'`"#),
+            "{}",
+            report.replay_instruction()
+        );
+    }
+
+    #[test]
+    fn the_json_twin_carries_the_same_facts() {
+        let json = validation_report().to_json();
+        assert_eq!(json["flow"], "acme-products");
+        assert_eq!(json["file"], "products-0042.xml");
+        assert_eq!(json["when"], "2026-11-27T09:15:02+01:00");
+        assert_eq!(json["time_zone"], "Europe/Brussels");
+        assert_eq!(json["attempt"], 2);
+        assert_eq!(json["next_attempt"], 3);
+        assert_eq!(
+            json["earlier_attempts"][0]["when"],
+            "2026-11-27T08:00:00+01:00"
+        );
+        assert_eq!(json["earlier_attempts"][0]["outcome"], "failed");
+        assert_eq!(json["stage"], "validation");
+        assert_eq!(json["problems"][0]["line"], 12);
+        assert_eq!(json["problems"][0]["column"], 7);
+        assert_eq!(json["problems"][0]["record"], serde_json::Value::Null);
+        assert_eq!(json["records"]["applied"], 0);
+        assert_eq!(json["size"], 1834);
+        assert!(json["replay"].as_str().unwrap().contains("/out/products"));
+    }
+}
