@@ -295,7 +295,8 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// The columns of `files` that make a [`FileRecord`], in [`read_record`]'s order.
-const RECORD_COLUMNS: &str = "id, flow, name, size, mtime, sha256, attempt, previous_id, tries, state, \
+const RECORD_COLUMNS: &str = "id, flow, name, size, mtime, sha256, attempt, previous_id, tries, \
+     state, \
      detail, destination, holder, lease_until, records_total, records_applied, records_failed, \
      created_at, updated_at";
 
@@ -355,7 +356,10 @@ fn latest_in(
 ) -> Result<Option<FileRecord>, LedgerError> {
     Ok(tx
         .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM files WHERE flow = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1"),
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM files WHERE flow = ?1 AND name = ?2 \
+                 ORDER BY id DESC LIMIT 1"
+            ),
             params![flow, name],
             read_record,
         )
@@ -515,7 +519,8 @@ impl Ledger {
         self.write(|tx| {
             let seen: Option<(i64, i64, i64)> = tx
                 .query_row(
-                    "SELECT size, mtime, unchanged_since_ms FROM sightings WHERE flow = ?1 AND name = ?2",
+                    "SELECT size, mtime, unchanged_since_ms FROM sightings \
+                     WHERE flow = ?1 AND name = ?2",
                     params![flow, name],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -527,8 +532,9 @@ impl Ledger {
             tx.execute(
                 "INSERT INTO sightings (flow, name, size, mtime, unchanged_since_ms, last_seen_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (flow, name) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
-                 unchanged_since_ms = excluded.unchanged_since_ms, last_seen_ms = excluded.last_seen_ms",
+                 ON CONFLICT (flow, name) DO UPDATE SET size = excluded.size, \
+                 mtime = excluded.mtime, unchanged_since_ms = excluded.unchanged_since_ms, \
+                 last_seen_ms = excluded.last_seen_ms",
                 params![flow, name, int(size), mtime, since, now_ms],
             )?;
             Ok(since)
@@ -613,34 +619,32 @@ impl Ledger {
         };
         self.write(|tx| {
             let id = match latest_in(tx, flow, name)? {
-                None => insert_claimed(tx, &wanted)?,
-                Some(old) if old.state.is_terminal() => {
-                    insert_claimed(tx, &wanted)?
+                Some(old) if !old.state.is_terminal() => {
+                    let held_elsewhere = old.holder.as_deref() != Some(holder)
+                        && old.lease_until.is_some_and(|t| t > now_ms);
+                    if held_elsewhere {
+                        return Ok(None);
+                    }
+                    if old.size == size && old.mtime == mtime {
+                        tx.execute(
+                            "UPDATE files SET holder = ?2, lease_until = ?3, tries = tries + 1, \
+                             state = COALESCE(waiting_from, state), waiting_from = NULL, \
+                             updated_at = ?4 WHERE id = ?1",
+                            params![old.id, holder, until, now_ms],
+                        )?;
+                        old.id
+                    } else {
+                        let why = format!(
+                            "the inbox file changed before this attempt finished (size {} -> {} \
+                             bytes, mtime {} -> {}); a new attempt took it",
+                            old.size, size, old.mtime, mtime
+                        );
+                        abandon_row(tx, old.id, &why, now_ms)?;
+                        insert_claimed(tx, &wanted)?
+                    }
                 }
-                Some(old)
-                    if old.holder.as_deref() != Some(holder) && old.lease_until.is_some_and(|t| t > now_ms) =>
-                {
-                    return Ok(None);
-                }
-                Some(old) if old.size == size && old.mtime == mtime => {
-                    tx.execute(
-                        "UPDATE files SET holder = ?2, lease_until = ?3, tries = tries + 1, \
-                         state = COALESCE(waiting_from, state), waiting_from = NULL, updated_at = ?4 \
-                         WHERE id = ?1",
-                        params![old.id, holder, until, now_ms],
-                    )?;
-                    old.id
-                }
-                Some(old) => {
-                    check_allowed(&old, State::Abandoned)?;
-                    let why = format!(
-                        "the inbox file changed before this attempt finished (size {} -> {} bytes, \
-                         mtime {} -> {}); a new attempt took it",
-                        old.size, size, old.mtime, mtime
-                    );
-                    abandon_row(tx, old.id, &why, now_ms)?;
-                    insert_claimed(tx, &wanted)?
-                }
+                // No attempt yet, or the latest one ended: a new attempt.
+                _ => insert_claimed(tx, &wanted)?,
             };
             load(tx, id).map(Some)
         })
@@ -680,7 +684,8 @@ impl Ledger {
             check_holder(&record, holder)?;
             if !record.state.is_terminal() {
                 tx.execute(
-                    "UPDATE files SET holder = NULL, lease_until = NULL, updated_at = ?2 WHERE id = ?1",
+                    "UPDATE files SET holder = NULL, lease_until = NULL, updated_at = ?2 \
+                     WHERE id = ?1",
                     params![id, clock_ms()],
                 )?;
             }
@@ -716,7 +721,8 @@ impl Ledger {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             tx.execute(
-                "UPDATE files SET state = ?2, sha256 = ?3, attempt = ?4, previous_id = ?5, updated_at = ?6 \
+                "UPDATE files SET state = ?2, sha256 = ?3, attempt = ?4, previous_id = ?5, \
+                 updated_at = ?6 \
                  WHERE id = ?1",
                 params![id, State::Fetched, sha256, earlier + 1, previous, now_ms],
             )?;
@@ -756,16 +762,21 @@ impl Ledger {
             let record = load(tx, id)?;
             check_holder(&record, holder)?;
             if record.state != State::Applying {
-                return Err(LedgerError::BadTransition { id, from: record.state, to: State::Applying });
+                let (from, to) = (record.state, State::Applying);
+                return Err(LedgerError::BadTransition { id, from, to });
             }
             let now = clock_ms();
             tx.execute(
-                "INSERT INTO batches (file_id, batch_no, records, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO batches (file_id, batch_no, records, outcome, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (file_id, batch_no) DO UPDATE SET records = excluded.records, \
                  outcome = excluded.outcome, at = excluded.at",
                 params![id, batch_no, int(records), outcome, now],
             )?;
-            tx.execute("UPDATE files SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
+            tx.execute(
+                "UPDATE files SET updated_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
             Ok(())
         })
     }
@@ -782,9 +793,17 @@ impl Ledger {
     ) -> Result<FileRecord, LedgerError> {
         self.transition(id, holder, State::Applied, |tx, _| {
             tx.execute(
-                "UPDATE files SET state = ?2, records_applied = ?3, records_failed = ?4, detail = ?5, \
+                "UPDATE files SET state = ?2, records_applied = ?3, records_failed = ?4, \
+                 detail = ?5, \
                  updated_at = ?6 WHERE id = ?1",
-                params![id, State::Applied, int(applied), int(failed), detail, clock_ms()],
+                params![
+                    id,
+                    State::Applied,
+                    int(applied),
+                    int(failed),
+                    detail,
+                    clock_ms()
+                ],
             )?;
             Ok(())
         })
@@ -821,7 +840,8 @@ impl Ledger {
     ) -> Result<FileRecord, LedgerError> {
         self.transition(id, holder, State::Quarantining, |tx, _| {
             tx.execute(
-                "UPDATE files SET state = ?2, destination = ?3, detail = ?4, updated_at = ?5 WHERE id = ?1",
+                "UPDATE files SET state = ?2, destination = ?3, detail = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
                 params![id, State::Quarantining, destination, reason, clock_ms()],
             )?;
             Ok(())
@@ -928,8 +948,13 @@ impl Ledger {
     pub fn batches(&self, id: i64) -> Result<Vec<(u32, u64, String)>, LedgerError> {
         self.read(|tx| {
             let rows = tx
-                .prepare("SELECT batch_no, records, outcome FROM batches WHERE file_id = ?1 ORDER BY batch_no")?
-                .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
+                .prepare(
+                    "SELECT batch_no, records, outcome FROM batches WHERE file_id = ?1 \
+                     ORDER BY batch_no",
+                )?
+                .query_map([id], |r| {
+                    Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+                })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })
@@ -1004,7 +1029,8 @@ fn abandon_row(
     now_ms: i64,
 ) -> Result<(), LedgerError> {
     tx.execute(
-        "UPDATE files SET state = ?2, detail = ?3, waiting_from = NULL, lease_until = NULL, updated_at = ?4 \
+        "UPDATE files SET state = ?2, detail = ?3, waiting_from = NULL, lease_until = NULL, \
+         updated_at = ?4 \
          WHERE id = ?1",
         params![id, State::Abandoned, reason, now_ms],
     )?;

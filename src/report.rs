@@ -59,11 +59,13 @@ impl Stage {
             Stage::Download => "the file could not be read from the partner's inbox.",
             Stage::TooLarge => "the file is larger than this flow accepts.",
             Stage::Truncated => {
-                "the file is incomplete: it stops before its end, and it has not changed for a long time."
+                "the file is incomplete: it stops before its end, and it has not changed for a \
+                 long time."
             }
             Stage::Validation => "the file does not follow the format this flow expects.",
             Stage::Mapping => {
-                "some records could not be turned into Odoo data (a value is missing or not of the right kind)."
+                "some records could not be turned into Odoo data (a value is missing or not of the \
+                 right kind)."
             }
             Stage::Odoo => "Odoo refused some records.",
         }
@@ -398,7 +400,8 @@ impl ErrorReport {
             _ => "fix the file",
         };
         format!(
-            "{fix} and move it back to {} (or run `edi-bridge replay {} {}`). It will be processed as attempt {}.",
+            "{fix} and move it back to {} (or run `edi-bridge replay {} {}`). It will be processed \
+             as attempt {}.",
             self.inbox,
             shell_word(&self.flow),
             shell_word(&self.file_name),
@@ -576,7 +579,8 @@ mod tests {
         );
         assert!(
             lines.contains(
-                &"  - line 12, column 7: Element 'Price': 'twelve' is not a valid value of the atomic \
+                &"  - line 12, column 7: Element 'Price': 'twelve' is not a valid value of the \
+                  atomic \
                   type 'xs:decimal'."
             ),
             "{text}"
@@ -588,7 +592,8 @@ mod tests {
         assert!(
             lines.contains(
                 &"How to replay: fix the file and move it back to /out/products (or run \
-                  `edi-bridge replay acme-products products-0042.xml`). It will be processed as attempt 3."
+                  `edi-bridge replay acme-products products-0042.xml`). It will be processed as \
+                  attempt 3."
             ),
             "{text}"
         );
@@ -656,7 +661,8 @@ mod tests {
         let text = report.render_text();
         assert!(
             text.contains(
-                "What was applied in Odoo: 17 of 20 records were applied (records 1-3, 5-8, 10-12, 14-20); \
+                "What was applied in Odoo: 17 of 20 records were applied (records 1-3, 5-8, \
+                 10-12, 14-20); \
                  records 4, 9, 13 were not."
             ),
             "{text}"
