@@ -650,15 +650,10 @@ impl ReadPlan {
 
 /// Reads in flight, in request order; aborted when dropped (an error stops a download).
 #[derive(Default)]
-struct InFlight(
-    VecDeque<(
-        u64,
-        u32,
-        JoinHandle<
-            Result<Result<russh_sftp::protocol::Data, SftpError>, tokio::time::error::Elapsed>,
-        >,
-    )>,
-);
+struct InFlight(VecDeque<(u64, u32, JoinHandle<ReadReply>)>);
+
+/// What a spawned read returns: the server's answer, or the operation timeout.
+type ReadReply = Result<Result<russh_sftp::protocol::Data, SftpError>, tokio::time::error::Elapsed>;
 
 impl InFlight {
     fn abort(&mut self) {
