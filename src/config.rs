@@ -3,6 +3,8 @@
 //! Every error names the TOML key (e.g. `flows.acme-products.settle`) and what is expected.
 //! `"${NAME}"` in any string reads environment variable NAME; durations are `"500ms"`, `"10s"`,
 //! `"15m"`, `"12h"`; relative paths are relative to the config file; unknown keys are rejected.
+//! Whole numbers and `true`/`false` may also be written as strings, so they can come from
+//! `${NAME}` too.
 //! The runtime never looks anything up by string in the raw TOML: it gets these types.
 
 use std::collections::BTreeMap;
@@ -33,17 +35,22 @@ pub struct ConfigError {
 pub struct Config {
     /// The config file it was read from.
     pub file: PathBuf,
+    /// `[odoo]`.
     pub odoo: OdooConfig,
+    /// `[ledger]`.
     pub ledger: LedgerConfig,
+    /// `[server]`: the HTTP endpoints.
     pub server: ServerConfig,
     /// Local folder for downloads in progress (`[ledger] spool`, default `spool/` beside the
     /// config).
     pub spool: PathBuf,
+    /// `[partners.<name>]`, by name.
     pub partners: BTreeMap<String, Partner>,
     /// Flows in name order.
     pub flows: BTreeMap<String, Flow>,
 }
 
+/// `[odoo]`: the server written to and how hard it is pushed.
 #[derive(Debug, Clone)]
 pub struct OdooConfig {
     /// `None` only when `dry_run = true` and no `url` is given.
@@ -58,6 +65,8 @@ pub struct OdooConfig {
     pub max_concurrency: usize,
 }
 
+/// Where Odoo is and how edi-bridge logs in (`url`, `database`, `login`, `api_key` or
+/// `password`, `protocol`).
 #[derive(Debug, Clone)]
 pub struct OdooConnection {
     /// Base URL without trailing slash, e.g. `https://erp.example.com`.
@@ -65,9 +74,11 @@ pub struct OdooConnection {
     pub database: String,
     pub login: String,
     pub credential: Credential,
+    /// `protocol`, default `auto`.
     pub protocol: Protocol,
 }
 
+/// `api_key` (recommended; JSON-2 needs it) or `password`. Never printed.
 #[derive(Clone)]
 pub enum Credential {
     ApiKey(String),
@@ -85,6 +96,7 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
+    /// The key or password itself, for the login call.
     pub fn secret(&self) -> &str {
         match self {
             Credential::ApiKey(s) | Credential::Password(s) => s,
@@ -92,28 +104,37 @@ impl Credential {
     }
 }
 
+/// `protocol`: which Odoo API is spoken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// `auto`: JSON-2 where the server has it, JSON-RPC otherwise.
     Auto,
+    /// `jsonrpc`: `/jsonrpc` (Odoo 16–19).
     JsonRpc,
+    /// `json2`: `/json/2/<model>/<method>` with a bearer API key (Odoo 19+).
     Json2,
 }
 
+/// `[ledger]`: where the durable state lives.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
     /// SQLite file (default `edi-bridge.db` beside the config file).
     pub path: PathBuf,
 }
 
+/// `[server]`: the HTTP endpoints (`/healthz`, `/metrics`, `/status`, `/hooks/<flow>`).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Default `127.0.0.1:8480`.
+    /// `listen`, default `127.0.0.1:8480`.
     pub listen: SocketAddr,
+    /// `token`: the bearer token `/hooks` requires.
     pub token: Option<String>,
 }
 
+/// `[partners.<name>]`: a place files are exchanged.
 #[derive(Debug, Clone)]
 pub struct Partner {
+    /// The name in the config (`[A-Za-z0-9_.-]+`).
     pub name: String,
     pub transport: PartnerTransport,
     /// For date parts in archive paths and cron (default UTC).
@@ -122,6 +143,7 @@ pub struct Partner {
     pub max_sessions: usize,
 }
 
+/// An SFTP server (`host`) or a local folder tree (`root`).
 #[derive(Debug, Clone)]
 pub enum PartnerTransport {
     Sftp(SftpPartner),
@@ -131,9 +153,11 @@ pub enum PartnerTransport {
     },
 }
 
+/// An SFTP partner's connection settings.
 #[derive(Debug, Clone)]
 pub struct SftpPartner {
     pub host: String,
+    /// `port`, default 22.
     pub port: u16,
     pub user: String,
     pub auth: SftpAuth,
@@ -146,6 +170,7 @@ pub struct SftpPartner {
     pub keepalive: Duration,
 }
 
+/// How edi-bridge logs in to an SFTP partner. Secrets are never printed.
 #[derive(Clone)]
 pub enum SftpAuth {
     /// `key_file` (ed25519 or RSA, OpenSSH format), optional `key_passphrase`.
@@ -168,29 +193,37 @@ impl std::fmt::Debug for SftpAuth {
 /// How the server's host key is verified. There is no "accept anything".
 #[derive(Debug, Clone)]
 pub enum HostKeyPolicy {
-    /// `host_key = "SHA256:…"`: the key's OpenSSH fingerprint must equal this.
+    /// `host_key = "SHA256:…"`: the key's OpenSSH fingerprint must equal this (kept without
+    /// base64 `=` padding, as OpenSSH prints it).
     Fingerprint(String),
     /// `known_hosts = "path"`; with `accept_new = true` an unknown host is recorded there on
     /// first contact (a changed key is still refused).
     KnownHosts { path: PathBuf, accept_new: bool },
 }
 
+/// `[flows.<name>]`: one business exchange with one partner, in one direction.
 #[derive(Debug, Clone)]
 pub struct Flow {
+    /// The name in the config (`[A-Za-z0-9_.-]+`).
     pub name: String,
     /// Name of a key in [`Config::partners`] (checked to exist).
     pub partner: String,
+    /// `every` or `cron`; `None` runs only on demand (`run --once`, hooks).
     pub schedule: Option<Schedule>,
+    /// `direction` and the keys that go with it.
     pub direction: Direction,
 }
 
+/// When a flow runs by itself.
 #[derive(Debug, Clone)]
 pub enum Schedule {
+    /// `every = "15m"`.
     Every(Duration),
     /// Cron expression text as written (checked later by the daemon).
     Cron(String),
 }
 
+/// `direction = "import"` or `"export"`.
 #[derive(Debug, Clone)]
 pub enum Direction {
     Import(Box<ImportFlow>),
@@ -199,32 +232,40 @@ pub enum Direction {
     Export(Box<ExportFlow>),
 }
 
+/// An import flow: inbox → completeness → validate → map → Odoo → archive or error.
 #[derive(Debug, Clone)]
 pub struct ImportFlow {
     /// Remote folder (SFTP path, or relative to a local partner's root).
     pub inbox: String,
     /// Glob on the file name (`pattern`, default "*").
     pub pattern: glob::Pattern,
-    /// Archive folder template with `{yyyy}` `{mm}` `{dd}` (default `<inbox>/archive`).
+    /// Archive folder template with `{yyyy}` `{mm}` `{dd}` `{name}` (default `<inbox>/archive`;
+    /// no trailing slash).
     pub archive: String,
-    /// Error folder (default `<inbox>/error`).
+    /// Error folder (default `<inbox>/error`; no trailing slash).
     pub error: String,
     /// Unchanged size and mtime for this long means complete (default 10s).
     pub settle: Duration,
-    /// A file that looks truncated waits at most this long, then goes to error (default 1h).
+    /// A file that looks truncated waits at most this long, then goes to error (default 1h,
+    /// never below `settle`).
     pub settle_max: Duration,
     /// Optional minimum age of the mtime (`min_age`).
     pub min_age: Option<Duration>,
     /// Optional done-marker (`done_marker = ".done"` → `name.xml.done`, or `".ok"` with
     /// `done_marker_replaces_extension = true` → `name.ok`).
     pub done_marker: Option<DoneMarker>,
-    /// Largest file taken, in bytes (`max_file_size`, default "2GB"-ish: 2 GiB).
+    /// Largest file taken, in bytes (`max_file_size`, default 2 GiB; a number of bytes or a
+    /// string such as "500MB" (powers of 1000) or "2GiB" (powers of 1024)).
     pub max_file_size: u64,
+    /// `format`, default XML.
     pub format: Format,
+    /// `on_record_error`, default `skip`.
     pub on_record_error: OnRecordError,
+    /// `[flows.<name>.mapping]`.
     pub mapping: Mapping,
 }
 
+/// A file is complete once its marker file exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoneMarker {
     /// Suffix such as `.done` or `.ok`.
@@ -233,15 +274,17 @@ pub struct DoneMarker {
     pub replaces_extension: bool,
 }
 
+/// What the flow's files are.
 #[derive(Debug, Clone)]
 pub enum Format {
-    /// `schema` (XSD) is optional only if the flow says `schema = false`… it is required for XML.
-    Xml {
-        schema: PathBuf,
-    },
+    /// `format = "xml"` (default): `schema` is the XSD every file is validated against
+    /// (required, relative to the config file, checked to exist).
+    Xml { schema: PathBuf },
+    /// `format = "csv"`.
     Csv(CsvFormat),
 }
 
+/// How a CSV flow's files are read.
 #[derive(Debug, Clone)]
 pub struct CsvFormat {
     /// `delimiter`, one ASCII character (default ",").
@@ -254,14 +297,19 @@ pub struct CsvFormat {
     pub columns: Vec<CsvColumn>,
 }
 
+/// One entry of `columns`: `{ name, type, optional }`.
 #[derive(Debug, Clone)]
 pub struct CsvColumn {
+    /// The header text, as written.
     pub name: String,
+    /// `type`, default string; a field mapped from this column takes it unless it says
+    /// otherwise.
     pub ty: ValueType,
     /// An empty cell is allowed.
     pub optional: bool,
 }
 
+/// `on_record_error`: what a record Odoo refuses does to the rest of its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnRecordError {
     /// Good records are applied, bad ones listed in the report; the file goes to `error/`.
@@ -270,7 +318,8 @@ pub enum OnRecordError {
     FailFile,
 }
 
-/// The type a mapped value is converted to.
+/// The type a mapped value is converted to (`type = "string" | "float" | "integer" |
+/// "boolean" | "date"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
     String,
@@ -281,6 +330,7 @@ pub enum ValueType {
     Date,
 }
 
+/// `[flows.<name>.mapping]`: which element or row is a record and what it does in Odoo.
 #[derive(Debug, Clone)]
 pub struct Mapping {
     /// The repeating record element (XML) — for CSV, each row is a record and this is `None`.
@@ -296,10 +346,13 @@ pub struct Mapping {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// `action = "upsert"`.
     Upsert(UpsertMapping),
+    /// `action = "set_stock"`.
     SetStock(SetStockMapping),
 }
 
+/// Create or update `model` by `key`.
 #[derive(Debug, Clone)]
 pub struct UpsertMapping {
     /// Key fields (each must also be a mapped field).
@@ -308,33 +361,44 @@ pub struct UpsertMapping {
     pub fields: Vec<FieldMapping>,
 }
 
+/// Where one Odoo field's value comes from.
 #[derive(Debug, Clone)]
 pub struct FieldMapping {
     /// Odoo field name.
     pub field: String,
+    /// `path` (or the plain string) or `value`.
     pub source: ValueSource,
+    /// `type`, default string (for a constant: the TOML value's type; for a CSV column: the
+    /// column's type).
     pub ty: ValueType,
+    /// `optional`: a missing or empty value is left out instead of failing the record.
     pub optional: bool,
     /// Many2one: the value is looked up in `model` by `field`.
     pub lookup: Option<Lookup>,
 }
 
+/// Read from the record, or a constant.
 #[derive(Debug, Clone)]
 pub enum ValueSource {
+    /// A path relative to the record (XML), or a column (CSV).
     Path(FieldPath),
     /// `{ value = … }`.
     Constant(serde_json::Value),
 }
 
+/// `lookup = { model, field }`: the id of the `model` record whose `field` equals the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     pub model: String,
     pub field: String,
 }
 
+/// Set on-hand quantities on `stock.quant`. The field mappings carry the Odoo field they fill:
+/// `product_id`, `inventory_quantity`, `location_id`, `lot_id`.
 #[derive(Debug, Clone)]
 pub struct SetStockMapping {
-    /// `product = { path, by }` (by default `default_code`).
+    /// `product = "path"` or `{ path, by }` (by default `default_code`), looked up in
+    /// `product.product`.
     pub product: FieldMapping,
     /// `quantity` path (float).
     pub quantity: FieldMapping,
@@ -342,24 +406,35 @@ pub struct SetStockMapping {
     pub location: FieldMapping,
     /// `lot = { path, optional }`: looked up in `stock.lot` by `name`.
     pub lot: Option<FieldMapping>,
+    /// `snapshot`, default `partial`.
     pub snapshot: Snapshot,
 }
 
+/// `snapshot`: whether the file lists every product of its locations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Snapshot {
+    /// Only the products in the file change.
     Partial,
     /// Products absent from the file are set to 0 in the file's locations.
     Full,
 }
 
+/// An export flow's settings, read but not run yet.
 #[derive(Debug, Clone)]
 pub struct ExportFlow {
+    /// `outbox`: the folder files are published in (required).
     pub outbox: String,
+    /// `model`, default `stock.picking`.
     pub model: String,
+    /// `domain` as JSON, default outgoing pickings in state `assigned`.
     pub domain: serde_json::Value,
+    /// `template`, default `builtin:picking`.
     pub template: String,
+    /// `schema`, relative to the config file (not checked yet).
     pub schema: Option<PathBuf>,
+    /// `filename`, default `{name}.xml`.
     pub filename: String,
+    /// `mark = "field"` or `{ field = "x_edi_exported" }`: the Odoo field set once published.
     pub mark: Option<String>,
 }
 
