@@ -1,1 +1,211 @@
-fn main() {}
+//! The `edi-bridge` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use edi_bridge::config::{Config, Direction};
+use edi_bridge::import::explain;
+use edi_bridge::import::pass::{self, Listing, Outcome, Runner};
+use edi_bridge::ledger::Ledger;
+
+#[derive(Parser)]
+#[command(
+    name = "edi-bridge",
+    version,
+    about = "Moves business documents between Odoo and partners' SFTP servers"
+)]
+struct Cli {
+    /// Configuration file (default: $EDI_BRIDGE_CONFIG, then ./edi-bridge.toml).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "EDI_BRIDGE_CONFIG",
+        default_value = "edi-bridge.toml"
+    )]
+    config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_parser = ["human", "json"], default_value = "human")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run import flows: `--once` does one pass and exits (0: every taken file archived;
+    /// 1: a file went to error/ or work was left waiting; 2: configuration or usage error).
+    Run {
+        /// One pass over the flows, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Flows to run (default: all).
+        flows: Vec<String>,
+    },
+    /// Offline: validate FILE and map it with FLOW's mapping; print the Odoo operations as JSON
+    /// lines (exit 0 valid, 1 invalid). Touches nothing.
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        flow: String,
+    },
+    /// Why a file in FLOW's inbox was or was not taken.
+    Explain { flow: String, file: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(&cli.log_format);
+    let config = match Config::load(&cli.config) {
+        Ok(config) => Arc::new(config),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match cli.command {
+        Command::Run { once, flows } => runtime.block_on(run(config, once, flows)),
+        Command::Validate { file, flow } => validate(&config, &file, &flow),
+        Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDI_BRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+fn open_ledger(config: &Config) -> Result<Ledger, u8> {
+    if let Some(dir) = config.ledger.path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    Ledger::open(&config.ledger.path).map_err(|e| {
+        eprintln!("error: {}: {e}", config.ledger.path.display());
+        2
+    })
+}
+
+fn check_flow_names(config: &Config, names: &[String]) -> Result<(), u8> {
+    for name in names {
+        if config.flow(name).is_none() {
+            let known: Vec<&str> = config.flows.keys().map(String::as_str).collect();
+            eprintln!(
+                "error: no flow named `{name}` (flows: {})",
+                known.join(", ")
+            );
+            return Err(2);
+        }
+    }
+    Ok(())
+}
+
+async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
+    if let Err(code) = check_flow_names(&config, &flows) {
+        return code;
+    }
+    if !once {
+        eprintln!(
+            "error: the daemon (`run` without `--once`) is not available in this version; use `run --once` from a timer (see deploy/)"
+        );
+        return 2;
+    }
+    let ledger = match open_ledger(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let runner = Runner::new(config.clone(), ledger, Box::new(std::io::stdout()));
+    let summary = runner.run_once(&flows, Listing::Twice).await;
+    for f in &summary.files {
+        let line = match &f.outcome {
+            Outcome::Archived(to) => format!("archived  {} → {to}", f.name),
+            Outcome::Failed(to) => format!("error     {} → {to} (report: {to}.error.txt)", f.name),
+            Outcome::Waiting(why) => format!("waiting   {}: {why}", f.name),
+        };
+        eprintln!("{:<20} {line}", f.flow);
+    }
+    for (flow, file, why) in &summary.not_ready {
+        eprintln!("{flow:<20} not taken {file}: {why}");
+    }
+    for (flow, why) in &summary.stopped {
+        eprintln!("{flow:<20} STOPPED   {why}");
+    }
+    summary.exit_code() as u8
+}
+
+fn validate(config: &Config, file: &Path, flow: &str) -> u8 {
+    let Some(flow_cfg) = config.flow(flow) else {
+        return check_flow_names(config, &[flow.to_string()])
+            .err()
+            .unwrap_or(2);
+    };
+    let Direction::Import(import) = &flow_cfg.direction else {
+        eprintln!("error: flow `{flow}` is an export flow; `validate` checks import files");
+        return 2;
+    };
+    match pass::check_and_map_blocking(import, file) {
+        Ok((operations, problems, records)) => {
+            let mut out = std::io::stdout().lock();
+            for op in &operations {
+                use std::io::Write;
+                let _ = writeln!(out, "{}", serde_json::to_string(op).unwrap_or_default());
+            }
+            for p in &problems {
+                eprintln!("{}: {}", file.display(), p.render());
+            }
+            eprintln!(
+                "{}: {records} records, {} operations, {} problems",
+                file.display(),
+                operations.len(),
+                problems.len()
+            );
+            u8::from(!problems.is_empty())
+        }
+        Err(pass::Early::Reject(stage, problems)) => {
+            eprintln!("{}: invalid: {}", file.display(), stage.describe());
+            for p in &problems {
+                eprintln!("{}: {}", file.display(), p.render());
+            }
+            1
+        }
+        Err(pass::Early::Wait(why)) => {
+            eprintln!("{}: could not be checked: {why}", file.display());
+            1
+        }
+    }
+}
+
+async fn explain_file(config: Arc<Config>, flow: &str, file: &str) -> u8 {
+    if let Err(code) = check_flow_names(&config, &[flow.to_string()]) {
+        return code;
+    }
+    let ledger = match open_ledger(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match explain::explain(&config, &ledger, flow, file).await {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! One pass over import flows: for each partner one session; per flow one listing, the
+//! completeness rules, then each complete file is claimed, fetched, validated, mapped, applied
+//! and finished. Operations of all files taken in the pass are applied together, so records of
+//! several files share Odoo batches while outcomes, reports and the ledger stay per file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::{Config, Direction, Flow, Format, ImportFlow, OnRecordError, Partner};
+use crate::error::Consequence;
+use crate::import::finish::{archive_target, free_name, move_file};
+use crate::import::mapping::{self, MapProblem};
+use crate::import::settle::{self, Readiness};
+use crate::ledger::{FileRecord, Ledger, State};
+use crate::operation::Operation;
+use crate::report::{EarlierAttempt, ErrorReport, Problem, RecordCounts, Stage};
+use crate::schema::{self, XmlProblem};
+use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
+
+/// How long a claim holds a file before another run may take it over.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Bytes read from the end of an XML file to see whether its root element is closed.
+const TAIL_BYTES: u64 = 1024;
+
+/// Where a file ended up after this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// In the archive, at this path.
+    Archived(String),
+    /// In `error/`, at this path, with its report beside it.
+    Failed(String),
+    /// Still in the inbox: a transient failure; retried on the next pass.
+    Waiting(String),
+}
+
+/// One file's result in a pass.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub flow: String,
+    pub name: String,
+    pub outcome: Outcome,
+}
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub struct PassSummary {
+    pub files: Vec<FileOutcome>,
+    /// Flows (or partners) that could not run, with what to fix.
+    pub stopped: Vec<(String, String)>,
+    /// Files seen but not taken yet (still settling, waiting for a marker, looking truncated).
+    pub not_ready: Vec<(String, String, String)>,
+}
+
+impl PassSummary {
+    /// The exit status of `run --once`: 0 when every taken file was archived; 1 when a file
+    /// went to `error/` or work was left waiting by a failure.
+    pub fn exit_code(&self) -> i32 {
+        let bad = self
+            .files
+            .iter()
+            .any(|f| !matches!(f.outcome, Outcome::Archived(_)));
+        i32::from(bad || !self.stopped.is_empty())
+    }
+}
+
+/// Runs passes: holds the configuration, the ledger and this process's lease holder name.
+pub struct Runner {
+    config: Arc<Config>,
+    ledger: Arc<Ledger>,
+    holder: String,
+    /// Where dry-run operations are printed (JSON lines).
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+/// How the completeness rule is applied in this pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `run --once`: list, wait `settle` for the files that need it, list again.
+    Twice,
+    /// A daemon poll: one listing; the ledger remembers earlier ones.
+    Once,
+}
+
+/// A file fetched, validated and mapped, waiting for its operations to be applied.
+struct Prepared {
+    rec: FileRecord,
+    entry: Entry,
+    spool: PathBuf,
+    operations: Vec<Operation>,
+    problems: Vec<Problem>,
+    records: u64,
+}
+
+/// A file's fate decided before Odoo: waiting or rejected.
+pub enum Early {
+    Wait(String),
+    Reject(Stage, Vec<Problem>),
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}:{}", std::process::id(), now_ms())
+}
+
+impl Runner {
+    pub fn new(config: Arc<Config>, ledger: Ledger, out: Box<dyn Write + Send>) -> Runner {
+        Runner {
+            config,
+            ledger: Arc::new(ledger),
+            holder: holder_name(),
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// The ledger, for commands that read it.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// One pass over the named import flows (all when `names` is empty).
+    pub async fn run_once(&self, names: &[String], listing: Listing) -> PassSummary {
+        let mut summary = PassSummary::default();
+        let mut by_partner: BTreeMap<&str, Vec<(&Flow, &ImportFlow)>> = BTreeMap::new();
+        for flow in self.config.flows.values() {
+            if !names.is_empty() && !names.iter().any(|n| n == &flow.name) {
+                continue;
+            }
+            if let Direction::Import(import) = &flow.direction {
+                by_partner.entry(&flow.partner).or_default().push((flow, import));
+            }
+        }
+        for (partner_name, flows) in by_partner {
+            let partner = &self.config.partners[partner_name];
+            self.partner_pass(partner, &flows, listing, &mut summary).await;
+        }
+        summary
+    }
+
+    async fn partner_pass(
+        &self,
+        partner: &Partner,
+        flows: &[(&Flow, &ImportFlow)],
+        listing: Listing,
+        summary: &mut PassSummary,
+    ) {
+        let mut t = match AnyTransport::connect(partner).await {
+            Ok(t) => t,
+            Err(e) => {
+                let what = match e.consequence() {
+                    Consequence::Retry => format!("partner {} is unreachable, files wait: {e}", partner.name),
+                    _ => format!("partner {} stopped: {e}", partner.name),
+                };
+                tracing::error!("{what}");
+                for (flow, _) in flows {
+                    summary.stopped.push((flow.name.clone(), what.clone()));
+                }
+                return;
+            }
+        };
+        let mut ready: Vec<(&Flow, &ImportFlow, Vec<Entry>)> = Vec::new();
+        let mut wait_until: Option<i64> = None;
+        for (flow, import) in flows {
+            if let Err(e) = self.repair(&mut t, flow, import).await {
+                summary.stopped.push((flow.name.clone(), format!("repairing earlier work: {e}")));
+                continue;
+            }
+            match self.assess_inbox(&mut t, flow, import, summary, false).await {
+                Ok((files, until)) => {
+                    wait_until = wait_until.max(until);
+                    ready.push((flow, import, files));
+                }
+                Err(e) => summary.stopped.push((flow.name.clone(), e)),
+            }
+        }
+        if listing == Listing::Twice {
+            if let Some(until) = wait_until {
+                let wait = u64::try_from(until - now_ms()).unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                summary.not_ready.clear();
+                for (flow, import, files) in ready.iter_mut() {
+                    match self.assess_inbox(&mut t, flow, import, summary, true).await {
+                        Ok((again, _)) => *files = again,
+                        Err(e) => summary.stopped.push((flow.name.clone(), e)),
+                    }
+                }
+            }
+        }
+        for (flow, import, files) in ready {
+            self.flow_files(&mut t, partner, flow, import, files, summary).await;
+        }
+        if let Err(e) = t.close().await {
+            tracing::debug!("closing the session to {}: {e}", partner.name);
+        }
+    }
+
+    /// Lists the inbox once and returns the complete files (and when the next settles).
+    async fn assess_inbox(
+        &self,
+        t: &mut AnyTransport,
+        flow: &Flow,
+        import: &ImportFlow,
+        summary: &mut PassSummary,
+        last: bool,
+    ) -> Result<(Vec<Entry>, Option<i64>), String> {
+        let entries = t.list(&import.inbox).await.map_err(|e| match e {
+            TransportError::NotFound { .. } => format!(
+                "the inbox {} does not exist on partner {}: create it or fix `flows.{}.inbox`",
+                import.inbox, flow.partner, flow.name
+            ),
+            e => format!("listing the inbox {}: {e}", import.inbox),
+        })?;
+        let now = now_ms();
+        let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let mut complete = Vec::new();
+        let mut next: Option<i64> = None;
+        let present: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        for entry in &entries {
+            if !entry.is_file || settle::is_temporary(&entry.name) {
+                continue;
+            }
+            let since = {
+                let ledger = self.ledger();
+                ledger
+                    .observe(&flow.name, &entry.name, entry.size, entry.mtime, now)
+                    .map_err(|e| e.to_string())?
+            };
+            match settle::assess(import, entry, since, now, &names) {
+                Readiness::Ready => {
+                    if let Some(why) = self.looks_truncated(t, import, entry, since, now).await {
+                        summary.not_ready.push((flow.name.clone(), entry.name.clone(), why));
+                    } else {
+                        complete.push(entry.clone());
+                    }
+                }
+                Readiness::Settling { until_ms } | Readiness::TooYoung { until_ms } => {
+                    next = next.max(Some(until_ms));
+                    if last {
+                        summary.not_ready.push((
+                            flow.name.clone(),
+                            entry.name.clone(),
+                            "still changing (size or modification time moved during the settle time)".into(),
+                        ));
+                    }
+                }
+                Readiness::NoMarker { marker } => summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    format!("waiting for its done-marker {marker}"),
+                )),
+                Readiness::Refused(why) => {
+                    tracing::warn!(flow = %flow.name, "left alone: {:?}: {why}", entry.name);
+                    summary.not_ready.push((flow.name.clone(), entry.name.escape_debug().to_string(), format!("refused: {why}")));
+                }
+                Readiness::Ignored(_) => {}
+            }
+        }
+        self.ledger()
+            .forget_sightings_except(&flow.name, &present)
+            .map_err(|e| e.to_string())?;
+        complete.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((complete, next))
+    }
+
+    /// For XML: a file whose root element is not closed may still be uploading. It waits until
+    /// it has been unchanged for `settle_max`; then it is taken (and fails as truncated).
+    async fn looks_truncated(
+        &self,
+        t: &mut AnyTransport,
+        import: &ImportFlow,
+        entry: &Entry,
+        since: i64,
+        now: i64,
+    ) -> Option<String> {
+        if !matches!(import.format, Format::Xml { .. }) || entry.size == 0 {
+            return None;
+        }
+        let root = import.mapping.record.as_ref().and_then(|r| r.steps.first()).map(|s| s.name.local.clone());
+        let tail = t
+            .read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES)
+            .await
+            .ok()?;
+        if settle::root_closed(&tail, root.as_deref()) {
+            return None;
+        }
+        let waited = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
+        (waited < import.settle_max).then(|| {
+            format!(
+                "looks truncated (root element not closed); waits up to {} before going to error",
+                humantime::format_duration(import.settle_max)
+            )
+        })
+    }
+
+    /// Repairs what a crash left: a move announced in the ledger whose file already left the
+    /// inbox is recorded as done; an attempt whose file vanished is abandoned.
+    async fn repair(&self, t: &mut AnyTransport, flow: &Flow, import: &ImportFlow) -> Result<(), String> {
+        let unfinished = self.ledger().unfinished(&flow.name, now_ms()).map_err(|e| e.to_string())?;
+        for rec in unfinished {
+            let inbox_path = transport::join(&import.inbox, &rec.name);
+            if t.stat(&inbox_path).await.map_err(|e| e.to_string())?.is_some() {
+                continue; // the listing takes it from here
+            }
+            let at_destination = match &rec.destination {
+                Some(dest) => t.stat(dest).await.map_err(|e| e.to_string())?.is_some(),
+                None => false,
+            };
+            let ledger = self.ledger();
+            let Some(rec) = ledger
+                .claim(&flow.name, &rec.name, rec.size, rec.mtime, &self.holder, LEASE, now_ms())
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let result = match (rec.state, at_destination) {
+                (State::Archiving, true) => ledger.archived(rec.id, &self.holder),
+                (State::Quarantining, true) => ledger.failed(rec.id, &self.holder),
+                _ => ledger.abandon(rec.id, "the file left the inbox before this attempt finished"),
+            };
+            result.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn flow_files(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        files: Vec<Entry>,
+        summary: &mut PassSummary,
+    ) {
+        let mut prepared = Vec::new();
+        for entry in files {
+            let claimed = self.ledger().claim(
+                &flow.name,
+                &entry.name,
+                entry.size,
+                entry.mtime,
+                &self.holder,
+                LEASE,
+                now_ms(),
+            );
+            let rec = match claimed {
+                Ok(Some(rec)) => rec,
+                Ok(None) => {
+                    summary.not_ready.push((flow.name.clone(), entry.name.clone(), "held by another run".into()));
+                    continue;
+                }
+                Err(e) => {
+                    summary.stopped.push((flow.name.clone(), e.to_string()));
+                    return;
+                }
+            };
+            // A file whose Odoo writes completed before a crash is only archived.
+            if matches!(rec.state, State::Applied | State::Archiving) {
+                let outcome = self.archive(t, partner, import, &rec, &entry).await;
+                summary.files.push(self.settle_outcome(flow, &rec, &entry, outcome));
+                continue;
+            }
+            match self.prepare(t, flow, import, rec, entry).await {
+                Ok(p) => prepared.push(p),
+                Err((rec, entry, early)) => {
+                    let outcome = match early {
+                        Early::Wait(reason) => Ok(self.wait(&rec, reason)),
+                        Early::Reject(stage, problems) => {
+                            let failed = problems.len() as u64;
+                            let counts = RecordCounts::nothing_applied(None, failed);
+                            self.quarantine(t, partner, flow, import, &rec, &entry, stage, problems, counts)
+                                .await
+                        }
+                    };
+                    summary.files.push(self.settle_outcome(flow, &rec, &entry, outcome));
+                }
+            }
+        }
+        if prepared.is_empty() {
+            return;
+        }
+        self.apply(flow, import, &mut prepared);
+        for p in prepared {
+            let outcome = if p.problems.is_empty() {
+                self.archive(t, partner, import, &p.rec, &p.entry).await
+            } else {
+                let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
+                let counts = if import.on_record_error == OnRecordError::FailFile {
+                    RecordCounts::nothing_applied(Some(p.records), failed.len() as u64)
+                } else {
+                    let applied = p.operations.iter().map(|op| op.record);
+                    RecordCounts::with_applied(p.records, applied, failed.len() as u64)
+                };
+                self.quarantine(t, partner, flow, import, &p.rec, &p.entry, Stage::Mapping, p.problems.clone(), counts)
+                    .await
+            };
+            let _ = std::fs::remove_file(&p.spool);
+            summary.files.push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+        }
+    }
+
+    /// A transient failure while finishing (SFTP gone) leaves the file waiting.
+    fn settle_outcome(
+        &self,
+        flow: &Flow,
+        rec: &FileRecord,
+        entry: &Entry,
+        outcome: Result<Outcome, TransportError>,
+    ) -> FileOutcome {
+        let outcome = outcome.unwrap_or_else(|e| self.wait(rec, format!("finishing: {e}")));
+        match &outcome {
+            Outcome::Archived(to) => tracing::info!(flow = %flow.name, "{} archived to {to}", entry.name),
+            Outcome::Failed(to) => tracing::warn!(flow = %flow.name, "{} moved to {to} with its error report", entry.name),
+            Outcome::Waiting(why) => tracing::warn!(flow = %flow.name, "{} waits in the inbox: {why}", entry.name),
+        }
+        FileOutcome { flow: flow.name.clone(), name: entry.name.clone(), outcome }
+    }
+
+    fn wait(&self, rec: &FileRecord, reason: String) -> Outcome {
+        if let Err(e) = self.ledger().waiting(rec.id, &self.holder, &reason) {
+            tracing::error!("ledger: {e}");
+        }
+        Outcome::Waiting(reason)
+    }
+
+    /// Fetch, validate and map one claimed file.
+    async fn prepare(
+        &self,
+        t: &mut AnyTransport,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: FileRecord,
+        entry: Entry,
+    ) -> Result<Prepared, (FileRecord, Entry, Early)> {
+        let spool_dir = self.config.spool.join(&flow.name);
+        if let Err(e) = std::fs::create_dir_all(&spool_dir) {
+            return Err((rec, entry, Early::Wait(format!("spool folder {}: {e}", spool_dir.display()))));
+        }
+        let spool = spool_dir.join(format!("{}.data", rec.id));
+        let remote = transport::join(&import.inbox, &entry.name);
+        let fetched = match t.fetch(&remote, &spool, import.max_file_size).await {
+            Ok(f) => f,
+            Err(e) => {
+                let early = match e.consequence() {
+                    Consequence::Reject => Early::Reject(Stage::TooLarge, vec![Problem::new(e.to_string())]),
+                    _ => Early::Wait(format!("download failed: {e}")),
+                };
+                return Err((rec, entry, early));
+            }
+        };
+        if fetched.size != entry.size {
+            let _ = std::fs::remove_file(&spool);
+            return Err((rec, entry, Early::Wait("the file changed while it was downloaded".into())));
+        }
+        let rec = match self.ledger().fetched(rec.id, &self.holder, &fetched.sha256, now_ms()) {
+            Ok(rec) => rec,
+            Err(e) => return Err((rec, entry, Early::Wait(e.to_string()))),
+        };
+        match check_and_map(import, &spool).await {
+            Ok((operations, problems, records)) => {
+                if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
+                    let _ = std::fs::remove_file(&spool);
+                    return Err((rec, entry, Early::Reject(Stage::Mapping, problems)));
+                }
+                Ok(Prepared { rec, entry, spool, operations, problems, records })
+            }
+            Err(early) => {
+                let _ = std::fs::remove_file(&spool);
+                Err((rec, entry, early))
+            }
+        }
+    }
+
+    /// Applies the operations of every prepared file of a flow. In a dry run they are printed.
+    fn apply(&self, flow: &Flow, _import: &ImportFlow, prepared: &mut [Prepared]) {
+        let mut out = self.out.lock().expect("output lock");
+        for p in prepared.iter() {
+            if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
+                tracing::error!("ledger: {e}");
+            }
+            for op in &p.operations {
+                let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+            }
+            let failed = p.records.saturating_sub(p.operations.len() as u64);
+            if let Err(e) =
+                self.ledger()
+                    .applied(p.rec.id, &self.holder, p.operations.len() as u64, failed, Some("dry run: printed, not sent"))
+            {
+                tracing::error!("ledger: {e}");
+            }
+        }
+        let _ = out.flush();
+    }
+
+    async fn archive(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+    ) -> Result<Outcome, TransportError> {
+        let from = transport::join(&import.inbox, &entry.name);
+        let dest = match (&rec.state, &rec.destination) {
+            (State::Archiving, Some(dest)) => dest.clone(),
+            _ => {
+                let now = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
+                let (dir, name) = archive_target(&import.archive, &entry.name, &now);
+                t.mkdir_all(&dir).await?;
+                let name = free_name(t, &dir, &name, &[]).await?;
+                let dest = transport::join(&dir, &name);
+                if let Err(e) = self.ledger().archiving(rec.id, &self.holder, &dest) {
+                    return Ok(Outcome::Waiting(e.to_string()));
+                }
+                dest
+            }
+        };
+        move_file(t, &from, &dest).await?;
+        if let Err(e) = self.ledger().archived(rec.id, &self.holder) {
+            tracing::error!("ledger: {e}");
+        }
+        self.remove_marker(t, import, entry).await;
+        Ok(Outcome::Archived(dest))
+    }
+
+    async fn remove_marker(&self, t: &mut AnyTransport, import: &ImportFlow, entry: &Entry) {
+        if let Some(marker) = &import.done_marker {
+            let path = transport::join(&import.inbox, &settle::marker_name(marker, &entry.name));
+            if let Err(e) = t.remove(&path).await {
+                tracing::warn!("removing the done-marker {path}: {e}");
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn quarantine(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        stage: Stage,
+        problems: Vec<Problem>,
+        counts: RecordCounts,
+    ) -> Result<Outcome, TransportError> {
+        t.mkdir_all(&import.error).await?;
+        let name = free_name(t, &import.error, &entry.name, &[".error.txt", ".error.json"]).await?;
+        let dest = transport::join(&import.error, &name);
+        let when = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
+        let mut report = ErrorReport::new(&flow.name, &entry.name, &import.inbox, &import.error, when, stage);
+        report.attempt = rec.attempt.max(1);
+        report.earlier = self
+            .ledger()
+            .earlier_attempts(rec.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| EarlierAttempt {
+                when: jiff::Timestamp::from_millisecond(r.updated_at)
+                    .unwrap_or_default()
+                    .to_zoned_datetime(partner.timezone.clone()),
+                outcome: r.state.as_str().to_string(),
+            })
+            .collect();
+        report.size = entry.size;
+        report.sha256 = rec.sha256.clone();
+        report.counts = counts;
+        report.problems = problems;
+        let reason = match report.problems.first() {
+            Some(p) => format!("{} {}", stage.describe(), p.render()),
+            None => stage.describe().to_string(),
+        };
+        if let Err(e) = self.ledger().quarantining(rec.id, &self.holder, &dest, &reason) {
+            return Ok(Outcome::Waiting(e.to_string()));
+        }
+        t.put(&format!("{dest}.error.txt"), report.render_text().as_bytes()).await?;
+        let json = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
+        t.put(&format!("{dest}.error.json"), &json).await?;
+        move_file(t, &transport::join(&import.inbox, &entry.name), &dest).await?;
+        if let Err(e) = self.ledger().failed(rec.id, &self.holder) {
+            tracing::error!("ledger: {e}");
+        }
+        self.remove_marker(t, import, entry).await;
+        Ok(Outcome::Failed(dest))
+    }
+}
+
+/// One dry-run line: the operation with the flow and file it came from.
+fn dry_run_line(flow: &str, file: &str, op: &Operation) -> String {
+    let mut value = serde_json::to_value(op).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("flow".into(), Value::String(flow.into()));
+        map.insert("file".into(), Value::String(file.into()));
+    }
+    value.to_string()
+}
+
+/// Validates (XML: XSD) and maps a local file, off the async threads. Returns the operations,
+/// the per-record problems and the number of records.
+pub async fn check_and_map(
+    import: &ImportFlow,
+    file: &Path,
+) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    let import = import.clone();
+    let file = file.to_path_buf();
+    let joined = tokio::task::spawn_blocking(move || check_and_map_blocking(&import, &file)).await;
+    match joined {
+        Ok(result) => result,
+        Err(e) => Err(Early::Wait(format!("validation worker failed: {e}"))),
+    }
+}
+
+/// The blocking half of [`check_and_map`], also used by `validate`.
+pub fn check_and_map_blocking(
+    import: &ImportFlow,
+    file: &Path,
+) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    if let Format::Xml { schema: xsd } = &import.format {
+        match schema::validate_file(xsd, file) {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => {
+                let problems = problems.into_iter().map(xml_problem).collect();
+                return Err(Early::Reject(Stage::Validation, problems));
+            }
+            Err(e) => return Err(Early::Wait(format!("{e} (fix the flow's schema)"))),
+        }
+    }
+    let mut operations = Vec::new();
+    let outcome = mapping::map_file(&import.format, &import.mapping, file, &mut |op| operations.push(op));
+    match outcome {
+        Ok(outcome) => {
+            let problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
+            Ok((operations, problems, outcome.records))
+        }
+        Err(e) => match e.consequence() {
+            Consequence::Retry => Err(Early::Wait(e.to_string())),
+            _ => Err(Early::Reject(Stage::Mapping, vec![Problem::new(e.to_string())])),
+        },
+    }
+}
+
+fn xml_problem(p: XmlProblem) -> Problem {
+    let problem = Problem::new(p.message);
+    match p.line {
+        Some(line) => problem.at(line, p.column),
+        None => problem,
+    }
+}
+
+fn problem_of(p: MapProblem) -> Problem {
+    let mut problem = Problem::new(p.message).record(p.record).at(p.line, None);
+    if let Some(field) = p.field {
+        problem = problem.field(field);
+    }
+    if let Some(value) = p.value {
+        problem = problem.value(value);
+    }
+    problem
+}
