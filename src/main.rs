@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use edi_bridge::config::{Config, Direction};
 use edi_bridge::import::explain;
+use edi_bridge::import::replay::Replayed;
 use edi_bridge::import::pass::{self, Listing, Outcome, Runner};
 use edi_bridge::ledger::Ledger;
 
@@ -54,6 +55,21 @@ enum Command {
     },
     /// Why a file in FLOW's inbox was or was not taken.
     Explain { flow: String, file: String },
+    /// Move failed files from FLOW's error folder back into its inbox (a new attempt).
+    Replay {
+        flow: String,
+        /// File names in the error folder.
+        #[arg(required_unless_present = "all")]
+        files: Vec<String>,
+        /// Every failed file of the flow.
+        #[arg(long, conflicts_with = "files")]
+        all: bool,
+    },
+    /// Per flow: files archived, failed, waiting; last activity.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +90,8 @@ fn main() -> ExitCode {
         Command::Run { once, flows } => runtime.block_on(run(config, once, flows)),
         Command::Validate { file, flow } => validate(&config, &file, &flow),
         Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
+        Command::Replay { flow, files, all } => runtime.block_on(replay(&config, &flow, &files, all)),
+        Command::Status { json } => status(&config, json),
     };
     ExitCode::from(code)
 }
@@ -208,4 +226,82 @@ async fn explain_file(config: Arc<Config>, flow: &str, file: &str) -> u8 {
             1
         }
     }
+}
+
+async fn replay(config: &Config, flow: &str, files: &[String], all: bool) -> u8 {
+    if let Err(code) = check_flow_names(config, &[flow.to_string()]) {
+        return code;
+    }
+    match edi_bridge::import::replay::replay(config, flow, files, all).await {
+        Ok(done) => {
+            let mut refused = false;
+            for r in &done {
+                match r {
+                    Replayed::Moved { from, to } => println!("moved {from} → {to}"),
+                    Replayed::Refused { name, why } => {
+                        refused = true;
+                        eprintln!("not moved {name}: {why}");
+                    }
+                }
+            }
+            if done.is_empty() {
+                println!("nothing to replay in flow {flow}");
+            }
+            u8::from(refused)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn status(config: &Config, json: bool) -> u8 {
+    let ledger = match open_ledger(config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut rows = Vec::new();
+    for flow in config.flows.keys() {
+        match ledger.counts(flow) {
+            Ok(c) => rows.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    }
+    let when = |ms: Option<i64>| {
+        ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| t.to_string())
+    };
+    if json {
+        let value: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "flow": c.flow, "archived": c.archived, "failed": c.failed,
+                    "waiting": c.waiting, "in_progress": c.in_progress,
+                    "oldest_waiting": when(c.oldest_waiting_ms),
+                    "last_archived": when(c.last_archived_ms),
+                    "last_activity": when(c.last_activity_ms),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return 0;
+    }
+    println!("{:<24} {:>9} {:>7} {:>8} {:>12}  last activity", "flow", "archived", "failed", "waiting", "in progress");
+    for c in &rows {
+        println!(
+            "{:<24} {:>9} {:>7} {:>8} {:>12}  {}",
+            c.flow,
+            c.archived,
+            c.failed,
+            c.waiting,
+            c.in_progress,
+            when(c.last_activity_ms).unwrap_or_else(|| "never".into())
+        );
+    }
+    0
 }

@@ -6,18 +6,29 @@ use std::fmt::Write as _;
 
 use crate::config::{Config, Direction, Format};
 use crate::import::settle::{self, Readiness};
-use crate::ledger::Ledger;
-use crate::transport::{self, AnyTransport, Transport};
+use crate::ledger::{Ledger, State};
+use crate::transport::{AnyTransport, Transport};
 
 /// The explanation, as text for a person.
-pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -> Result<String, String> {
-    let flow_cfg = config.flow(flow).ok_or_else(|| format!("no flow named `{flow}`"))?;
+pub async fn explain(
+    config: &Config,
+    ledger: &Ledger,
+    flow: &str,
+    file: &str,
+) -> Result<String, String> {
+    let flow_cfg = config
+        .flow(flow)
+        .ok_or_else(|| format!("no flow named `{flow}`"))?;
     let Direction::Import(import) = &flow_cfg.direction else {
         return Err(format!("flow `{flow}` is an export flow"));
     };
     let partner = &config.partners[&flow_cfg.partner];
     let mut out = String::new();
-    let _ = writeln!(out, "Flow {flow}: inbox {} on partner {}", import.inbox, partner.name);
+    let _ = writeln!(
+        out,
+        "Flow {flow}: inbox {} on partner {}",
+        import.inbox, partner.name
+    );
     let now = jiff::Timestamp::now();
     let now_ms = now.as_millisecond();
 
@@ -39,7 +50,11 @@ pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -
             let mtime = jiff::Timestamp::from_second(entry.mtime)
                 .map(|t| t.to_zoned_datetime(partner.timezone.clone()).to_string())
                 .unwrap_or_else(|_| entry.mtime.to_string());
-            let _ = writeln!(out, "{file}: in the inbox, {} bytes, modified {mtime}.", entry.size);
+            let _ = writeln!(
+                out,
+                "{file}: in the inbox, {} bytes, modified {mtime}.",
+                entry.size
+            );
             let sighting = ledger.sighting(flow, file).map_err(|e| e.to_string())?;
             let since = match &sighting {
                 Some(s) if s.size == entry.size && s.mtime == entry.mtime => {
@@ -64,7 +79,11 @@ pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -
                     let xml = matches!(import.format, Format::Xml { .. });
                     format!(
                         "Complete: it is taken on the next pass{}.",
-                        if xml { " (if its root element is closed)" } else { "" }
+                        if xml {
+                            " (if its root element is closed)"
+                        } else {
+                            ""
+                        }
                     )
                 }
                 Readiness::Ignored(why) => format!("Not taken: {why}."),
@@ -76,7 +95,10 @@ pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -
                 ),
                 Readiness::NoMarker { marker } => format!("Waiting for its done-marker {marker}."),
                 Readiness::TooYoung { until_ms } => {
-                    format!("Waiting: younger than `min_age`; old enough in {}.", human_ms(until_ms - now_ms))
+                    format!(
+                        "Waiting: younger than `min_age`; old enough in {}.",
+                        human_ms(until_ms - now_ms)
+                    )
                 }
             };
             let _ = writeln!(out, "{verdict}");
@@ -90,7 +112,11 @@ pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -
         let _ = writeln!(out, "Attempts in the ledger:");
         for rec in history {
             let when = jiff::Timestamp::from_millisecond(rec.updated_at)
-                .map(|t| t.to_zoned_datetime(partner.timezone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
+                .map(|t| {
+                    t.to_zoned_datetime(partner.timezone.clone())
+                        .strftime("%Y-%m-%d %H:%M:%S %Z")
+                        .to_string()
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -99,12 +125,16 @@ pub async fn explain(config: &Config, ledger: &Ledger, flow: &str, file: &str) -
                 rec.tries,
                 rec.state.as_str(),
                 when,
-                rec.destination.map(|d| format!(" → {d}")).unwrap_or_default(),
-                rec.detail.map(|d| format!(": {d}")).unwrap_or_default(),
+                rec.destination
+                    .map(|d| format!(" → {d}"))
+                    .unwrap_or_default(),
+                match rec.state {
+                    State::Failed | State::Quarantining => " (report beside it)".to_string(),
+                    _ => rec.detail.map(|d| format!(": {d}")).unwrap_or_default(),
+                },
             );
         }
     }
-    let _ = transport::join("", "");
     Ok(out)
 }
 

@@ -6,4 +6,5 @@ pub mod mapping;
 pub mod pass;
 pub mod path;
 pub mod records;
+pub mod replay;
 pub mod settle;

@@ -102,6 +102,18 @@ pub enum Early {
     Reject(Stage, Vec<Problem>),
 }
 
+/// Test hook for crash safety: when `EDI_BRIDGE_CRASH_AT` names this point, the process kills
+/// itself with SIGKILL right here — no destructors, no flush, like `kill -9` from outside.
+fn crash_point(point: &str) {
+    if std::env::var("EDI_BRIDGE_CRASH_AT").is_ok_and(|p| p == point) {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -137,12 +149,16 @@ impl Runner {
                 continue;
             }
             if let Direction::Import(import) = &flow.direction {
-                by_partner.entry(&flow.partner).or_default().push((flow, import));
+                by_partner
+                    .entry(&flow.partner)
+                    .or_default()
+                    .push((flow, import));
             }
         }
         for (partner_name, flows) in by_partner {
             let partner = &self.config.partners[partner_name];
-            self.partner_pass(partner, &flows, listing, &mut summary).await;
+            self.partner_pass(partner, &flows, listing, &mut summary)
+                .await;
         }
         summary
     }
@@ -158,7 +174,9 @@ impl Runner {
             Ok(t) => t,
             Err(e) => {
                 let what = match e.consequence() {
-                    Consequence::Retry => format!("partner {} is unreachable, files wait: {e}", partner.name),
+                    Consequence::Retry => {
+                        format!("partner {} is unreachable, files wait: {e}", partner.name)
+                    }
                     _ => format!("partner {} stopped: {e}", partner.name),
                 };
                 tracing::error!("{what}");
@@ -172,10 +190,15 @@ impl Runner {
         let mut wait_until: Option<i64> = None;
         for (flow, import) in flows {
             if let Err(e) = self.repair(&mut t, flow, import).await {
-                summary.stopped.push((flow.name.clone(), format!("repairing earlier work: {e}")));
+                summary
+                    .stopped
+                    .push((flow.name.clone(), format!("repairing earlier work: {e}")));
                 continue;
             }
-            match self.assess_inbox(&mut t, flow, import, summary, false).await {
+            match self
+                .assess_inbox(&mut t, flow, import, summary, false)
+                .await
+            {
                 Ok((files, until)) => {
                     wait_until = wait_until.max(until);
                     ready.push((flow, import, files));
@@ -197,7 +220,8 @@ impl Runner {
             }
         }
         for (flow, import, files) in ready {
-            self.flow_files(&mut t, partner, flow, import, files, summary).await;
+            self.flow_files(&mut t, partner, flow, import, files, summary)
+                .await;
         }
         if let Err(e) = t.close().await {
             tracing::debug!("closing the session to {}: {e}", partner.name);
@@ -238,7 +262,9 @@ impl Runner {
             match settle::assess(import, entry, since, now, &names) {
                 Readiness::Ready => {
                     if let Some(why) = self.looks_truncated(t, import, entry, since, now).await {
-                        summary.not_ready.push((flow.name.clone(), entry.name.clone(), why));
+                        summary
+                            .not_ready
+                            .push((flow.name.clone(), entry.name.clone(), why));
                     } else {
                         complete.push(entry.clone());
                     }
@@ -260,7 +286,11 @@ impl Runner {
                 )),
                 Readiness::Refused(why) => {
                     tracing::warn!(flow = %flow.name, "left alone: {:?}: {why}", entry.name);
-                    summary.not_ready.push((flow.name.clone(), entry.name.escape_debug().to_string(), format!("refused: {why}")));
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        entry.name.escape_debug().to_string(),
+                        format!("refused: {why}"),
+                    ));
                 }
                 Readiness::Ignored(_) => {}
             }
@@ -285,7 +315,12 @@ impl Runner {
         if !matches!(import.format, Format::Xml { .. }) || entry.size == 0 {
             return None;
         }
-        let root = import.mapping.record.as_ref().and_then(|r| r.steps.first()).map(|s| s.name.local.clone());
+        let root = import
+            .mapping
+            .record
+            .as_ref()
+            .and_then(|r| r.steps.first())
+            .map(|s| s.name.local.clone());
         let tail = t
             .read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES)
             .await
@@ -304,11 +339,23 @@ impl Runner {
 
     /// Repairs what a crash left: a move announced in the ledger whose file already left the
     /// inbox is recorded as done; an attempt whose file vanished is abandoned.
-    async fn repair(&self, t: &mut AnyTransport, flow: &Flow, import: &ImportFlow) -> Result<(), String> {
-        let unfinished = self.ledger().unfinished(&flow.name, now_ms()).map_err(|e| e.to_string())?;
+    async fn repair(
+        &self,
+        t: &mut AnyTransport,
+        flow: &Flow,
+        import: &ImportFlow,
+    ) -> Result<(), String> {
+        let unfinished = self
+            .ledger()
+            .unfinished(&flow.name, now_ms())
+            .map_err(|e| e.to_string())?;
         for rec in unfinished {
             let inbox_path = transport::join(&import.inbox, &rec.name);
-            if t.stat(&inbox_path).await.map_err(|e| e.to_string())?.is_some() {
+            if t.stat(&inbox_path)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
                 continue; // the listing takes it from here
             }
             let at_destination = match &rec.destination {
@@ -317,7 +364,15 @@ impl Runner {
             };
             let ledger = self.ledger();
             let Some(rec) = ledger
-                .claim(&flow.name, &rec.name, rec.size, rec.mtime, &self.holder, LEASE, now_ms())
+                .claim(
+                    &flow.name,
+                    &rec.name,
+                    rec.size,
+                    rec.mtime,
+                    &self.holder,
+                    LEASE,
+                    now_ms(),
+                )
                 .map_err(|e| e.to_string())?
             else {
                 continue;
@@ -325,7 +380,10 @@ impl Runner {
             let result = match (rec.state, at_destination) {
                 (State::Archiving, true) => ledger.archived(rec.id, &self.holder),
                 (State::Quarantining, true) => ledger.failed(rec.id, &self.holder),
-                _ => ledger.abandon(rec.id, "the file left the inbox before this attempt finished"),
+                _ => ledger.abandon(
+                    rec.id,
+                    "the file left the inbox before this attempt finished",
+                ),
             };
             result.map_err(|e| e.to_string())?;
         }
@@ -355,7 +413,11 @@ impl Runner {
             let rec = match claimed {
                 Ok(Some(rec)) => rec,
                 Ok(None) => {
-                    summary.not_ready.push((flow.name.clone(), entry.name.clone(), "held by another run".into()));
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        entry.name.clone(),
+                        "held by another run".into(),
+                    ));
                     continue;
                 }
                 Err(e) => {
@@ -363,11 +425,33 @@ impl Runner {
                     return;
                 }
             };
+            crash_point("claimed");
             // A file whose Odoo writes completed before a crash is only archived.
             if matches!(rec.state, State::Applied | State::Archiving) {
                 let outcome = self.archive(t, partner, import, &rec, &entry).await;
-                summary.files.push(self.settle_outcome(flow, &rec, &entry, outcome));
+                summary
+                    .files
+                    .push(self.settle_outcome(flow, &rec, &entry, outcome));
                 continue;
+            }
+            // A move to error/ was under way: its report is in the ledger.
+            if let (State::Quarantining, Some(dest)) = (rec.state, rec.destination.clone()) {
+                let outcome = self.finish_quarantine(t, import, &rec, &entry, &dest).await;
+                summary
+                    .files
+                    .push(self.settle_outcome(flow, &rec, &entry, outcome));
+                continue;
+            }
+            // Another run may have finished it between our listing and our claim.
+            if rec.tries == 1 && rec.state == State::Claimed {
+                let path = transport::join(&import.inbox, &entry.name);
+                if matches!(t.stat(&path).await, Ok(None)) {
+                    let _ = self.ledger().abandon(
+                        rec.id,
+                        "gone from the inbox before it was fetched (taken by another run)",
+                    );
+                    continue;
+                }
             }
             match self.prepare(t, flow, import, rec, entry).await {
                 Ok(p) => prepared.push(p),
@@ -377,11 +461,15 @@ impl Runner {
                         Early::Reject(stage, problems) => {
                             let failed = problems.len() as u64;
                             let counts = RecordCounts::nothing_applied(None, failed);
-                            self.quarantine(t, partner, flow, import, &rec, &entry, stage, problems, counts)
-                                .await
+                            self.quarantine(
+                                t, partner, flow, import, &rec, &entry, stage, problems, counts,
+                            )
+                            .await
                         }
                     };
-                    summary.files.push(self.settle_outcome(flow, &rec, &entry, outcome));
+                    summary
+                        .files
+                        .push(self.settle_outcome(flow, &rec, &entry, outcome));
                 }
             }
         }
@@ -400,11 +488,23 @@ impl Runner {
                     let applied = p.operations.iter().map(|op| op.record);
                     RecordCounts::with_applied(p.records, applied, failed.len() as u64)
                 };
-                self.quarantine(t, partner, flow, import, &p.rec, &p.entry, Stage::Mapping, p.problems.clone(), counts)
-                    .await
+                self.quarantine(
+                    t,
+                    partner,
+                    flow,
+                    import,
+                    &p.rec,
+                    &p.entry,
+                    Stage::Mapping,
+                    p.problems.clone(),
+                    counts,
+                )
+                .await
             };
             let _ = std::fs::remove_file(&p.spool);
-            summary.files.push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+            summary
+                .files
+                .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
         }
     }
 
@@ -418,11 +518,21 @@ impl Runner {
     ) -> FileOutcome {
         let outcome = outcome.unwrap_or_else(|e| self.wait(rec, format!("finishing: {e}")));
         match &outcome {
-            Outcome::Archived(to) => tracing::info!(flow = %flow.name, "{} archived to {to}", entry.name),
-            Outcome::Failed(to) => tracing::warn!(flow = %flow.name, "{} moved to {to} with its error report", entry.name),
-            Outcome::Waiting(why) => tracing::warn!(flow = %flow.name, "{} waits in the inbox: {why}", entry.name),
+            Outcome::Archived(to) => {
+                tracing::info!(flow = %flow.name, "{} archived to {to}", entry.name)
+            }
+            Outcome::Failed(to) => {
+                tracing::warn!(flow = %flow.name, "{} moved to {to} with its error report", entry.name)
+            }
+            Outcome::Waiting(why) => {
+                tracing::warn!(flow = %flow.name, "{} waits in the inbox: {why}", entry.name)
+            }
         }
-        FileOutcome { flow: flow.name.clone(), name: entry.name.clone(), outcome }
+        FileOutcome {
+            flow: flow.name.clone(),
+            name: entry.name.clone(),
+            outcome,
+        }
     }
 
     fn wait(&self, rec: &FileRecord, reason: String) -> Outcome {
@@ -443,7 +553,11 @@ impl Runner {
     ) -> Result<Prepared, (FileRecord, Entry, Early)> {
         let spool_dir = self.config.spool.join(&flow.name);
         if let Err(e) = std::fs::create_dir_all(&spool_dir) {
-            return Err((rec, entry, Early::Wait(format!("spool folder {}: {e}", spool_dir.display()))));
+            return Err((
+                rec,
+                entry,
+                Early::Wait(format!("spool folder {}: {e}", spool_dir.display())),
+            ));
         }
         let spool = spool_dir.join(format!("{}.data", rec.id));
         let remote = transport::join(&import.inbox, &entry.name);
@@ -451,7 +565,9 @@ impl Runner {
             Ok(f) => f,
             Err(e) => {
                 let early = match e.consequence() {
-                    Consequence::Reject => Early::Reject(Stage::TooLarge, vec![Problem::new(e.to_string())]),
+                    Consequence::Reject => {
+                        Early::Reject(Stage::TooLarge, vec![Problem::new(e.to_string())])
+                    }
                     _ => Early::Wait(format!("download failed: {e}")),
                 };
                 return Err((rec, entry, early));
@@ -459,19 +575,34 @@ impl Runner {
         };
         if fetched.size != entry.size {
             let _ = std::fs::remove_file(&spool);
-            return Err((rec, entry, Early::Wait("the file changed while it was downloaded".into())));
+            return Err((
+                rec,
+                entry,
+                Early::Wait("the file changed while it was downloaded".into()),
+            ));
         }
-        let rec = match self.ledger().fetched(rec.id, &self.holder, &fetched.sha256, now_ms()) {
+        let rec = match self
+            .ledger()
+            .fetched(rec.id, &self.holder, &fetched.sha256, now_ms())
+        {
             Ok(rec) => rec,
             Err(e) => return Err((rec, entry, Early::Wait(e.to_string()))),
         };
+        crash_point("fetched");
         match check_and_map(import, &spool).await {
             Ok((operations, problems, records)) => {
                 if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
                     let _ = std::fs::remove_file(&spool);
                     return Err((rec, entry, Early::Reject(Stage::Mapping, problems)));
                 }
-                Ok(Prepared { rec, entry, spool, operations, problems, records })
+                Ok(Prepared {
+                    rec,
+                    entry,
+                    spool,
+                    operations,
+                    problems,
+                    records,
+                })
             }
             Err(early) => {
                 let _ = std::fs::remove_file(&spool);
@@ -491,14 +622,18 @@ impl Runner {
                 let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
             }
             let failed = p.records.saturating_sub(p.operations.len() as u64);
-            if let Err(e) =
-                self.ledger()
-                    .applied(p.rec.id, &self.holder, p.operations.len() as u64, failed, Some("dry run: printed, not sent"))
-            {
+            if let Err(e) = self.ledger().applied(
+                p.rec.id,
+                &self.holder,
+                p.operations.len() as u64,
+                failed,
+                Some("dry run: printed, not sent"),
+            ) {
                 tracing::error!("ledger: {e}");
             }
         }
         let _ = out.flush();
+        crash_point("applied");
     }
 
     async fn archive(
@@ -521,10 +656,12 @@ impl Runner {
                 if let Err(e) = self.ledger().archiving(rec.id, &self.holder, &dest) {
                     return Ok(Outcome::Waiting(e.to_string()));
                 }
+                crash_point("archiving");
                 dest
             }
         };
         move_file(t, &from, &dest).await?;
+        crash_point("moved");
         if let Err(e) = self.ledger().archived(rec.id, &self.holder) {
             tracing::error!("ledger: {e}");
         }
@@ -555,10 +692,18 @@ impl Runner {
         counts: RecordCounts,
     ) -> Result<Outcome, TransportError> {
         t.mkdir_all(&import.error).await?;
-        let name = free_name(t, &import.error, &entry.name, &[".error.txt", ".error.json"]).await?;
+        // A report left without its file (the file was moved back for a replay) is replaced.
+        let name = free_name(t, &import.error, &entry.name, &[]).await?;
         let dest = transport::join(&import.error, &name);
         let when = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
-        let mut report = ErrorReport::new(&flow.name, &entry.name, &import.inbox, &import.error, when, stage);
+        let mut report = ErrorReport::new(
+            &flow.name,
+            &entry.name,
+            &import.inbox,
+            &import.error,
+            when,
+            stage,
+        );
         report.attempt = rec.attempt.max(1);
         report.earlier = self
             .ledger()
@@ -576,22 +721,42 @@ impl Runner {
         report.sha256 = rec.sha256.clone();
         report.counts = counts;
         report.problems = problems;
-        let reason = match report.problems.first() {
-            Some(p) => format!("{} {}", stage.describe(), p.render()),
-            None => stage.describe().to_string(),
-        };
-        if let Err(e) = self.ledger().quarantining(rec.id, &self.holder, &dest, &reason) {
+        // The whole report goes into the ledger first: a crash before the move is repaired by
+        // writing it again from there.
+        let text = report.render_text();
+        if let Err(e) = self
+            .ledger()
+            .quarantining(rec.id, &self.holder, &dest, &text)
+        {
             return Ok(Outcome::Waiting(e.to_string()));
         }
-        t.put(&format!("{dest}.error.txt"), report.render_text().as_bytes()).await?;
+        t.put(&format!("{dest}.error.txt"), text.as_bytes()).await?;
         let json = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
         t.put(&format!("{dest}.error.json"), &json).await?;
-        move_file(t, &transport::join(&import.inbox, &entry.name), &dest).await?;
+        crash_point("reported");
+        self.finish_quarantine(t, import, rec, entry, &dest).await
+    }
+
+    /// Moves the file beside its report in `error/` and records it as failed.
+    async fn finish_quarantine(
+        &self,
+        t: &mut AnyTransport,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        dest: &str,
+    ) -> Result<Outcome, TransportError> {
+        let report = format!("{dest}.error.txt");
+        if t.stat(&report).await?.is_none() {
+            let text = rec.detail.clone().unwrap_or_default();
+            t.put(&report, text.as_bytes()).await?;
+        }
+        move_file(t, &transport::join(&import.inbox, &entry.name), dest).await?;
         if let Err(e) = self.ledger().failed(rec.id, &self.holder) {
             tracing::error!("ledger: {e}");
         }
         self.remove_marker(t, import, entry).await;
-        Ok(Outcome::Failed(dest))
+        Ok(Outcome::Failed(dest.to_string()))
     }
 }
 
@@ -636,7 +801,9 @@ pub fn check_and_map_blocking(
         }
     }
     let mut operations = Vec::new();
-    let outcome = mapping::map_file(&import.format, &import.mapping, file, &mut |op| operations.push(op));
+    let outcome = mapping::map_file(&import.format, &import.mapping, file, &mut |op| {
+        operations.push(op)
+    });
     match outcome {
         Ok(outcome) => {
             let problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
@@ -644,7 +811,10 @@ pub fn check_and_map_blocking(
         }
         Err(e) => match e.consequence() {
             Consequence::Retry => Err(Early::Wait(e.to_string())),
-            _ => Err(Early::Reject(Stage::Mapping, vec![Problem::new(e.to_string())])),
+            _ => Err(Early::Reject(
+                Stage::Mapping,
+                vec![Problem::new(e.to_string())],
+            )),
         },
     }
 }
