@@ -604,3 +604,711 @@ fn is_date(raw: &str) -> bool {
     };
     jiff::civil::Date::new(year, month, day).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{CsvColumn, Snapshot};
+    use crate::import::path::{column_path, parse_field_path, parse_record_path};
+
+    const PRODUCTS_NS: &str = "urn:edi-bridge:products:1";
+
+    fn namespaces() -> BTreeMap<String, String> {
+        BTreeMap::from([("p".to_owned(), PRODUCTS_NS.to_owned())])
+    }
+
+    fn field(name: &str, path: &str, ty: ValueType) -> FieldMapping {
+        FieldMapping {
+            field: name.to_owned(),
+            source: ValueSource::Path(parse_field_path(path, &namespaces()).unwrap()),
+            ty,
+            optional: false,
+            lookup: None,
+        }
+    }
+
+    fn optional(mut f: FieldMapping) -> FieldMapping {
+        f.optional = true;
+        f
+    }
+
+    fn looked_up(mut f: FieldMapping, model: &str, by: &str) -> FieldMapping {
+        f.lookup = Some(Lookup {
+            model: model.to_owned(),
+            field: by.to_owned(),
+        });
+        f
+    }
+
+    fn constant(name: &str, value: Value) -> FieldMapping {
+        FieldMapping {
+            field: name.to_owned(),
+            source: ValueSource::Constant(value),
+            ty: ValueType::String,
+            optional: false,
+            lookup: None,
+        }
+    }
+
+    fn column(name: &str, ty: ValueType) -> FieldMapping {
+        FieldMapping {
+            source: ValueSource::Path(column_path(name)),
+            ..field(name, ".", ty)
+        }
+    }
+
+    fn upsert(record: Option<&str>, key: &[&str], fields: Vec<FieldMapping>) -> Mapping {
+        Mapping {
+            record: record.map(|r| parse_record_path(r, &namespaces()).unwrap()),
+            namespaces: namespaces(),
+            model: "product.product".to_owned(),
+            action: Action::Upsert(UpsertMapping {
+                key: key.iter().map(|k| k.to_string()).collect(),
+                fields,
+            }),
+        }
+    }
+
+    fn xml() -> Format {
+        Format::Xml {
+            schema: PathBuf::from("xsd/products.xsd"),
+        }
+    }
+
+    fn run(format: &Format, mapping: &Mapping, bytes: &[u8]) -> (MapOutcome, Vec<Operation>) {
+        let (outcome, ops) = try_run(format, mapping, bytes);
+        (outcome.unwrap_or_else(|e| panic!("{e}")), ops)
+    }
+
+    fn try_run(
+        format: &Format,
+        mapping: &Mapping,
+        bytes: &[u8],
+    ) -> (Result<MapOutcome, MapError>, Vec<Operation>) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f.flush().unwrap();
+        let mut ops = Vec::new();
+        let outcome = map_file(format, mapping, f.path(), &mut |op| ops.push(op));
+        (outcome, ops)
+    }
+
+    fn product_mapping() -> Mapping {
+        upsert(
+            Some("/p:Products/p:Product"),
+            &["default_code"],
+            vec![
+                field("default_code", "@sku", ValueType::String),
+                field("name", "p:Name", ValueType::String),
+                optional(field("barcode", "p:Ean", ValueType::String)),
+                field("list_price", "p:Price", ValueType::Float),
+                looked_up(
+                    field("uom_id", "p:Unit", ValueType::String),
+                    "uom.uom",
+                    "name",
+                ),
+                constant("is_storable", json!(true)),
+            ],
+        )
+    }
+
+    const PRODUCTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Products xmlns="urn:edi-bridge:products:1">
+  <Product sku="A-100">
+    <Name> Widget &amp; Co </Name>
+    <Ean>5400000000001</Ean>
+    <Price>12.50</Price>
+    <Unit>Units</Unit>
+  </Product>
+  <Product sku="A-200">
+    <Name>Gadget</Name>
+    <Price>3</Price>
+    <Unit>Units</Unit>
+  </Product>
+</Products>
+"#;
+
+    #[test]
+    fn each_product_becomes_one_upsert_with_its_keys_values_and_lookups() {
+        let (outcome, ops) = run(&xml(), &product_mapping(), PRODUCTS.as_bytes());
+        assert_eq!(
+            outcome,
+            MapOutcome {
+                records: 2,
+                operations: 2,
+                problems: vec![],
+                problem_count: 0
+            }
+        );
+        let units = LookupRef {
+            model: "uom.uom".into(),
+            field: "name".into(),
+            value: json!("Units"),
+        };
+        assert_eq!(
+            ops[0],
+            Operation {
+                action: ActionKind::Upsert,
+                model: "product.product".into(),
+                key: json!({"default_code": "A-100"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                values: json!({
+                    "default_code": "A-100",
+                    "name": "Widget & Co",
+                    "barcode": "5400000000001",
+                    "list_price": 12.5,
+                    "uom_id": "Units",
+                    "is_storable": true,
+                })
+                .as_object()
+                .unwrap()
+                .clone(),
+                lookups: BTreeMap::from([("uom_id".to_owned(), units)]),
+                record: 1,
+                line: 3,
+            }
+        );
+        // An optional field with no element is left out, not sent as null.
+        assert_eq!(ops[1].record, 2);
+        assert_eq!(ops[1].line, 9);
+        assert!(!ops[1].values.contains_key("barcode"));
+        assert_eq!(ops[1].values["list_price"], json!(3.0));
+    }
+
+    #[test]
+    fn values_that_do_not_convert_are_listed_with_record_line_field_and_value() {
+        let mapping = upsert(
+            Some("/Items/Item"),
+            &["code"],
+            vec![
+                field("code", "@code", ValueType::String),
+                optional(field("price", "Price", ValueType::Float)),
+                optional(field("qty", "Qty", ValueType::Integer)),
+                optional(field("active", "Active", ValueType::Boolean)),
+                optional(field("since", "Since", ValueType::Date)),
+            ],
+        );
+        let doc = r#"<Items>
+<Item code="ok"><Price>-1.25</Price><Qty>+7</Qty><Active>YES</Active><Since>2024-02-29</Since></Item>
+<Item code="thousands"><Price>1,234.50</Price></Item>
+<Item code="comma"><Price>12,50</Price></Item>
+<Item code="word"><Qty>seven</Qty></Item>
+<Item code="fraction"><Qty>7.0</Qty></Item>
+<Item code="bool"><Active>maybe</Active></Item>
+<Item code="date"><Since>2023-02-29</Since></Item>
+<Item code="datefmt"><Since>29/02/2024</Since></Item>
+<Item code="nan"><Price>NaN</Price></Item>
+<Item code="two"><Price>x</Price><Qty>y</Qty></Item>
+<Item code="last"><Active>0</Active><Price>.5</Price><Qty>-3</Qty></Item>
+</Items>"#;
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert_eq!(outcome.records, 11);
+        assert_eq!(outcome.operations, 2);
+        assert_eq!(outcome.problem_count, 10);
+        let codes: Vec<_> = ops.iter().map(|o| o.key["code"].clone()).collect();
+        assert_eq!(codes, vec![json!("ok"), json!("last")]);
+        assert_eq!(ops[0].values["price"], json!(-1.25));
+        assert_eq!(ops[0].values["qty"], json!(7));
+        assert_eq!(ops[0].values["active"], json!(true));
+        assert_eq!(ops[0].values["since"], json!("2024-02-29"));
+        assert_eq!(ops[1].values["active"], json!(false));
+        assert_eq!(ops[1].values["price"], json!(0.5));
+        assert_eq!(ops[1].values["qty"], json!(-3));
+
+        let p = &outcome.problems[0];
+        assert_eq!((p.record, p.line), (2, 3));
+        assert_eq!(p.field.as_deref(), Some("price"));
+        assert_eq!(p.value.as_deref(), Some("1,234.50"));
+        assert_eq!(
+            p.message,
+            "record 2 (line 3): field price (path Price): expected a number such as 12.50 \
+             (no thousands separator), found \"1,234.50\""
+        );
+        let by_record: Vec<(u64, u64, &str, &str)> = outcome
+            .problems
+            .iter()
+            .map(|p| {
+                (
+                    p.record,
+                    p.line,
+                    p.field.as_deref().unwrap(),
+                    p.value.as_deref().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_record,
+            vec![
+                (2, 3, "price", "1,234.50"),
+                (3, 4, "price", "12,50"),
+                (4, 5, "qty", "seven"),
+                (5, 6, "qty", "7.0"),
+                (6, 7, "active", "maybe"),
+                (7, 8, "since", "2023-02-29"),
+                (8, 9, "since", "29/02/2024"),
+                (9, 10, "price", "NaN"),
+                (10, 11, "price", "x"),
+                (10, 11, "qty", "y"),
+            ]
+        );
+        assert!(
+            outcome.problems[3]
+                .message
+                .contains("expected a whole number")
+        );
+        assert!(outcome.problems[4].message.contains("expected a boolean"));
+        assert!(
+            outcome.problems[5]
+                .message
+                .contains("expected a date YYYY-MM-DD")
+        );
+    }
+
+    #[test]
+    fn a_missing_required_value_is_a_problem_and_an_empty_optional_is_left_out() {
+        let mapping = upsert(
+            Some("/p:Products/p:Product"),
+            &["default_code"],
+            vec![
+                field("default_code", "@sku", ValueType::String),
+                field("name", "p:Name", ValueType::String),
+                optional(field("barcode", "p:Ean", ValueType::String)),
+            ],
+        );
+        let doc = r#"<p:Products xmlns:p="urn:edi-bridge:products:1">
+  <p:Product sku="1"><p:Name>One</p:Name><p:Ean>  </p:Ean></p:Product>
+  <p:Product sku="2"><p:Name> </p:Name></p:Product>
+  <p:Product sku="3"/>
+  <p:Product><p:Name>No key</p:Name></p:Product>
+</p:Products>"#;
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert_eq!(ops.len(), 1);
+        assert_eq!(
+            ops[0].values,
+            *json!({"default_code": "1", "name": "One"})
+                .as_object()
+                .unwrap()
+        );
+        let found: Vec<(u64, &str)> = outcome
+            .problems
+            .iter()
+            .map(|p| (p.record, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    2,
+                    "record 2 (line 3): field name (path p:Name): missing value"
+                ),
+                (
+                    3,
+                    "record 3 (line 4): field name (path p:Name): missing value"
+                ),
+                (
+                    4,
+                    "record 4 (line 5): field default_code (path @sku): missing value"
+                ),
+            ]
+        );
+        assert!(outcome.problems.iter().all(|p| p.value.is_none()));
+    }
+
+    #[test]
+    fn an_empty_optional_key_field_stops_its_record() {
+        let mapping = upsert(
+            Some("/R/L"),
+            &["ref"],
+            vec![optional(field("ref", "@ref", ValueType::String))],
+        );
+        let (outcome, ops) = run(&xml(), &mapping, b"<R><L ref=\"a\"/><L/></R>");
+        assert_eq!(ops.len(), 1);
+        assert_eq!(outcome.problem_count, 1);
+        assert!(
+            outcome.problems[0]
+                .message
+                .contains("key field ref has no value"),
+            "{:?}",
+            outcome.problems
+        );
+    }
+
+    #[test]
+    fn a_problem_names_the_line_where_its_record_starts() {
+        let mut doc = String::from("<?xml version=\"1.0\"?>\n<!-- header\n comment -->\n<R>\n");
+        for i in 1..=5 {
+            // Records spread over several lines; record 4 is the bad one.
+            let price = if i == 4 { "four" } else { "4.0" };
+            doc.push_str(&format!(
+                "  <L n=\"{i}\">\n    <P>\n{price}\n    </P>\n  </L>\n"
+            ));
+        }
+        doc.push_str("</R>\n");
+        let mapping = upsert(
+            Some("/R/L"),
+            &["n"],
+            vec![
+                field("n", "@n", ValueType::Integer),
+                field("p", "P", ValueType::Float),
+            ],
+        );
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert_eq!(
+            ops.iter().map(|o| o.line).collect::<Vec<_>>(),
+            [5, 10, 15, 25]
+        );
+        let p = &outcome.problems[0];
+        assert_eq!((p.record, p.line), (4, 20));
+        assert!(
+            p.message
+                .starts_with("record 4 (line 20): field p (path P)"),
+            "{}",
+            p.message
+        );
+        assert_eq!(doc.lines().nth(19).unwrap().trim(), "<L n=\"4\">");
+    }
+
+    #[test]
+    fn only_the_first_hundred_problems_are_listed_but_all_are_counted() {
+        let mut doc = String::from("<R>");
+        for _ in 0..250 {
+            doc.push_str("<L><P>bad</P></L>");
+        }
+        doc.push_str("</R>");
+        let mapping = upsert(
+            Some("/R/L"),
+            &["p"],
+            vec![field("p", "P", ValueType::Integer)],
+        );
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert!(ops.is_empty());
+        assert_eq!(outcome.records, 250);
+        assert_eq!(outcome.problem_count, 250);
+        assert_eq!(outcome.problems.len(), LISTED_PROBLEMS);
+        assert_eq!(outcome.problems[99].record, 100);
+    }
+
+    fn stock(location: FieldMapping, lot: Option<FieldMapping>) -> Mapping {
+        Mapping {
+            record: Some(parse_record_path("/StockReport/Line", &namespaces()).unwrap()),
+            namespaces: namespaces(),
+            model: "stock.quant".into(),
+            action: Action::SetStock(SetStockMapping {
+                product: looked_up(
+                    field("product_id", "Sku", ValueType::String),
+                    "product.product",
+                    "default_code",
+                ),
+                quantity: field("inventory_quantity", "OnHand", ValueType::Float),
+                location,
+                lot,
+                snapshot: Snapshot::Partial,
+            }),
+        }
+    }
+
+    const STOCK: &str = r#"<StockReport>
+<Line><Sku>A-100</Sku><OnHand>5</OnHand><Lot>L-1</Lot><Bin>BIN-7</Bin></Line>
+<Line><Sku>A-200</Sku><OnHand>0.5</OnHand><Bin>BIN-8</Bin></Line>
+</StockReport>"#;
+
+    #[test]
+    fn set_stock_with_a_fixed_location_and_an_optional_lot() {
+        let location = looked_up(
+            constant("location_id", json!("WH/Stock")),
+            "stock.location",
+            "complete_name",
+        );
+        let lot = looked_up(
+            optional(field("lot_id", "Lot", ValueType::String)),
+            "stock.lot",
+            "name",
+        );
+        let (outcome, ops) = run(&xml(), &stock(location, Some(lot)), STOCK.as_bytes());
+        assert_eq!(outcome.operations, 2);
+        assert_eq!(
+            serde_json::to_value(&ops[0]).unwrap(),
+            json!({
+                "action": "set_stock",
+                "model": "stock.quant",
+                "key": {"product_id": "A-100", "location_id": "WH/Stock", "lot_id": "L-1"},
+                "values": {"inventory_quantity": 5.0},
+                "lookups": {
+                    "product_id": {"model": "product.product", "field": "default_code", "value": "A-100"},
+                    "location_id": {"model": "stock.location", "field": "complete_name", "value": "WH/Stock"},
+                    "lot_id": {"model": "stock.lot", "field": "name", "value": "L-1"},
+                },
+                "record": 1,
+                "line": 2,
+            })
+        );
+        // No lot in the record: no lot_id at all.
+        assert_eq!(
+            Value::Object(ops[1].key.clone()),
+            json!({"product_id": "A-200", "location_id": "WH/Stock"})
+        );
+        assert!(!ops[1].lookups.contains_key("lot_id"));
+        assert_eq!(ops[1].values["inventory_quantity"], json!(0.5));
+    }
+
+    #[test]
+    fn set_stock_with_a_location_read_from_the_record_by_barcode() {
+        let location = looked_up(
+            field("location_id", "Bin", ValueType::String),
+            "stock.location",
+            "barcode",
+        );
+        let lot = looked_up(
+            field("lot_id", "Lot", ValueType::String),
+            "stock.lot",
+            "name",
+        );
+        let (outcome, ops) = run(&xml(), &stock(location, Some(lot)), STOCK.as_bytes());
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].key["location_id"], json!("BIN-7"));
+        assert_eq!(
+            ops[0].lookups["location_id"],
+            LookupRef {
+                model: "stock.location".into(),
+                field: "barcode".into(),
+                value: json!("BIN-7")
+            }
+        );
+        // The lot is required here, and the second line has none.
+        assert_eq!(outcome.problem_count, 1);
+        assert_eq!(
+            outcome.problems[0].message,
+            "record 2 (line 3): field lot_id (path Lot): missing value"
+        );
+    }
+
+    #[test]
+    fn set_stock_quantities_must_be_numbers() {
+        let location = constant("location_id", json!("WH/Stock"));
+        let doc = "<StockReport><Line><Sku>A</Sku><OnHand>many</OnHand></Line></StockReport>";
+        let (outcome, ops) = run(&xml(), &stock(location, None), doc.as_bytes());
+        assert!(ops.is_empty());
+        assert_eq!(
+            outcome.problems[0].field.as_deref(),
+            Some("inventory_quantity")
+        );
+        assert_eq!(outcome.problems[0].value.as_deref(), Some("many"));
+    }
+
+    #[test]
+    fn an_xml_mapping_without_a_record_path_stops_the_flow() {
+        let mapping = upsert(None, &[], vec![]);
+        let (result, _) = try_run(&xml(), &mapping, b"<R/>");
+        let err = result.unwrap_err();
+        assert!(matches!(err, MapError::Mapping(_)), "{err}");
+        assert_eq!(err.consequence(), Consequence::Stop);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_retried() {
+        let mut ops = Vec::new();
+        let err = map_file(
+            &xml(),
+            &product_mapping(),
+            Path::new("/nonexistent/edi-bridge/file.xml"),
+            &mut |op| ops.push(op),
+        )
+        .unwrap_err();
+        assert!(matches!(err, MapError::Io { .. }), "{err}");
+        assert_eq!(err.consequence(), Consequence::Retry);
+    }
+
+    // ------------------------------------------------------------------------------------ CSV
+
+    fn csv_format(encoding: &'static encoding_rs::Encoding, decimal: char) -> Format {
+        let col = |name: &str, ty, optional| CsvColumn {
+            name: name.to_owned(),
+            ty,
+            optional,
+        };
+        Format::Csv(CsvFormat {
+            delimiter: b';',
+            encoding,
+            decimal,
+            columns: vec![
+                col("Référence", ValueType::String, false),
+                col("Désignation", ValueType::String, false),
+                col("Prix", ValueType::Float, false),
+                col("Stock", ValueType::Integer, true),
+                col("Mis à jour", ValueType::Date, true),
+            ],
+        })
+    }
+
+    fn csv_mapping() -> Mapping {
+        upsert(
+            None,
+            &["default_code"],
+            vec![
+                FieldMapping {
+                    field: "default_code".into(),
+                    ..column("Référence", ValueType::String)
+                },
+                FieldMapping {
+                    field: "name".into(),
+                    ..column("Désignation", ValueType::String)
+                },
+                FieldMapping {
+                    field: "list_price".into(),
+                    ..column("Prix", ValueType::Float)
+                },
+            ],
+        )
+    }
+
+    fn windows_1252(text: &str) -> Vec<u8> {
+        let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+        assert!(!unmappable);
+        bytes.into_owned()
+    }
+
+    #[test]
+    fn csv_in_windows_1252_with_a_decimal_comma() {
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour\n\
+                    A-1;Crème brûlée;12,50;3;2024-05-01\n\
+                    A-2;Pâté;0,5;;\n";
+        let (outcome, ops) = run(
+            &csv_format(encoding_rs::WINDOWS_1252, ','),
+            &csv_mapping(),
+            &windows_1252(text),
+        );
+        assert_eq!((outcome.records, outcome.operations), (2, 2));
+        assert_eq!(
+            Value::Object(ops[0].values.clone()),
+            json!({"default_code": "A-1", "name": "Crème brûlée", "list_price": 12.5})
+        );
+        assert_eq!((ops[0].record, ops[0].line), (1, 2));
+        assert_eq!((ops[1].record, ops[1].line), (2, 3));
+        assert_eq!(ops[1].values["name"], json!("Pâté"));
+        assert_eq!(ops[1].values["list_price"], json!(0.5));
+    }
+
+    #[test]
+    fn csv_cells_are_checked_against_every_column_type_used_or_not() {
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour\n\
+                    A-1;Un;1,5;lots;\n\
+                    A-2;Deux;1.234,50;2;2024-13-01\n\
+                    A-3;;2,0;;\n\
+                    A-4;Quatre;4\n\
+                    A-5;Cinq;5,25;5;2024-01-31\n";
+        let (outcome, ops) = run(
+            &csv_format(encoding_rs::WINDOWS_1252, ','),
+            &csv_mapping(),
+            &windows_1252(text),
+        );
+        assert_eq!(outcome.records, 5);
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].key["default_code"], json!("A-5"));
+        let messages: Vec<&str> = outcome
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                "row 1 (line 2): column Stock: expected a whole number, found \"lots\"",
+                "row 2 (line 3): column Prix: expected a number with a decimal comma such as \
+                 12,50 (no thousands separator), found \"1.234,50\"",
+                "row 2 (line 3): column Mis à jour: expected a date YYYY-MM-DD, found \"2024-13-01\"",
+                // The column check reports the empty cell once; the mapping does not repeat it.
+                "row 3 (line 4): column Désignation: missing value",
+                "row 4 (line 5): 3 fields, expected 5 (one per configured column)",
+            ]
+        );
+        assert_eq!(outcome.problems[0].field.as_deref(), Some("Stock"));
+        assert_eq!(outcome.problems[0].value.as_deref(), Some("lots"));
+        assert_eq!(outcome.problems[1].record, 2);
+        assert_eq!(outcome.problems[1].line, 3);
+    }
+
+    #[test]
+    fn a_csv_mapping_problem_names_row_line_field_and_column() {
+        let format = csv_format(UTF_8_ENCODING, '.');
+        // The column is optional, the mapped field is not.
+        let mut mapping = csv_mapping();
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.push(FieldMapping {
+                field: "qty_hint".into(),
+                ..column("Stock", ValueType::Integer)
+            });
+        }
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour\nA;B;1.5;;\n";
+        let (outcome, ops) = run(&format, &mapping, text.as_bytes());
+        assert!(ops.is_empty());
+        assert_eq!(
+            outcome.problems[0].message,
+            "row 1 (line 2): field qty_hint (column Stock): missing value"
+        );
+    }
+
+    const UTF_8_ENCODING: &encoding_rs::Encoding = encoding_rs::UTF_8;
+
+    #[test]
+    fn a_csv_header_must_be_the_configured_columns() {
+        let format = csv_format(UTF_8_ENCODING, '.');
+        let text = "Référence;Prix;Désignation;Stock;Mis à jour\nA;1.5;B;;\n";
+        let (result, ops) = try_run(&format, &csv_mapping(), text.as_bytes());
+        let err = result.unwrap_err();
+        assert!(ops.is_empty());
+        assert_eq!(
+            err.to_string(),
+            "the CSV header does not match the configured columns: expected \"Référence\", \
+             \"Désignation\", \"Prix\", \"Stock\", \"Mis à jour\", found \"Référence\", \"Prix\", \
+             \"Désignation\", \"Stock\", \"Mis à jour\""
+        );
+        assert_eq!(err.consequence(), Consequence::Reject);
+
+        let (empty, _) = try_run(&format, &csv_mapping(), b"");
+        let empty = empty.unwrap_err();
+        assert!(empty.to_string().ends_with("found no header"), "{empty}");
+    }
+
+    #[test]
+    fn a_csv_with_a_utf8_bom_reads_its_header_and_rows() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend_from_slice(
+            "Référence;Désignation;Prix;Stock;Mis à jour\r\nA;Été;2;;\r\n".as_bytes(),
+        );
+        // Even when the flow says windows-1252, a BOM says UTF-8.
+        for encoding in [UTF_8_ENCODING, encoding_rs::WINDOWS_1252] {
+            let (outcome, ops) = run(&csv_format(encoding, '.'), &csv_mapping(), &bytes);
+            assert_eq!(outcome.operations, 1, "{:?}", outcome.problems);
+            assert_eq!(ops[0].values["name"], json!("Été"));
+        }
+    }
+
+    #[test]
+    fn a_utf8_csv_with_other_bytes_is_a_bad_encoding() {
+        let mut bytes = "Référence;Désignation;Prix;Stock;Mis à jour\nA;B;1;;\n"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(&windows_1252("C;Crème;2;;\n"));
+        let (result, _) = try_run(&csv_format(UTF_8_ENCODING, '.'), &csv_mapping(), &bytes);
+        let err = result.unwrap_err();
+        assert!(matches!(err, MapError::Encoding { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_csv_path_must_name_a_configured_column() {
+        let mut mapping = csv_mapping();
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.push(column("Couleur", ValueType::String));
+        }
+        let (result, _) = try_run(&csv_format(UTF_8_ENCODING, '.'), &mapping, b"x");
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("\"Couleur\""), "{err}");
+        assert_eq!(err.consequence(), Consequence::Stop);
+    }
+}
