@@ -17,7 +17,8 @@
 //!    (`XML_PARSE_NONET`, no entity substitution, no external subset), whatever the thread's
 //!    libxml2 defaults are. The streaming parser has no entity table, so `&name;` is never
 //!    expanded.
-//! 4. **A deny-by-default external entity loader** (process-wide): while a schema compiles it
+//! 4. **A deny-by-default external entity loader** (process-wide, so it also guards any other
+//!    libxml2 use in edi-bridge): while a schema compiles it
 //!    opens only `.xsd`/`.dtd` files inside the schema tree (see [`schema_root`]) and the
 //!    schema itself; while a document is validated it opens nothing. Network URLs are never
 //!    fetched.
@@ -260,6 +261,8 @@ fn scan_prolog(window: &[u8], complete: bool) -> Option<XmlProblem> {
                         .to_string(),
                 });
             }
+            // Text before the root is an error libxml2 words better ("Start tag expected").
+            Ok(Event::Text(text)) if !text.trim().is_empty() => return None,
             Ok(Event::Start(_) | Event::Empty(_) | Event::Eof) | Err(_) => return None,
             Ok(_) => {}
         }
@@ -305,10 +308,20 @@ impl Drop for Compiled {
     }
 }
 
+/// When the main schema file last changed: a cached compilation older than that is redone.
+type Stamp = Option<(std::time::SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
 thread_local! {
     /// Compiled schemas of this thread, by canonical path. A schema that fails to compile is
-    /// not kept, so a fixed file is picked up on the next attempt.
-    static SCHEMAS: RefCell<HashMap<PathBuf, Rc<Compiled>>> = RefCell::new(HashMap::new());
+    /// not kept, so a fixed file is picked up on the next attempt; an edited one is compiled
+    /// again (edits to its included files are seen after a restart).
+    static SCHEMAS: RefCell<HashMap<PathBuf, (Stamp, Rc<Compiled>)>> =
+        RefCell::new(HashMap::new());
 }
 
 fn compiled(schema: &Path) -> Result<Rc<Compiled>, SchemaError> {
@@ -317,7 +330,14 @@ fn compiled(schema: &Path) -> Result<Rc<Compiled>, SchemaError> {
     if !main.is_file() {
         return Err(SchemaError::schema(schema, "it is not a file"));
     }
-    if let Some(hit) = SCHEMAS.with(|s| s.borrow().get(&main).cloned()) {
+    let stamp = stamp(&main);
+    let hit = SCHEMAS.with(|s| {
+        s.borrow()
+            .get(&main)
+            .filter(|(cached, _)| *cached == stamp)
+            .map(|(_, compiled)| Rc::clone(compiled))
+    });
+    if let Some(hit) = hit {
         return Ok(hit);
     }
     let (fresh, warnings) = compile(schema, &main)?;
@@ -325,7 +345,7 @@ fn compiled(schema: &Path) -> Result<Rc<Compiled>, SchemaError> {
         tracing::warn!(schema = %schema.display(), "{}", warning.message);
     }
     let fresh = Rc::new(fresh);
-    SCHEMAS.with(|s| s.borrow_mut().insert(main, Rc::clone(&fresh)));
+    SCHEMAS.with(|s| s.borrow_mut().insert(main, (stamp, Rc::clone(&fresh))));
     Ok(fresh)
 }
 

@@ -677,3 +677,53 @@ fn two_threads_validate_with_different_schemas_at_once() {
     ubl_worker.join().expect("the UBL worker failed");
     products_worker.join().expect("the products worker failed");
 }
+
+#[test]
+fn an_edited_schema_is_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("code.xsd");
+    let write = |pattern: &str| {
+        std::fs::write(
+            &schema,
+            format!(
+                "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\">\n\
+                 <xs:element name=\"Code\"><xs:simpleType><xs:restriction base=\"xs:string\">\
+                 <xs:pattern value=\"{pattern}\"/></xs:restriction></xs:simpleType></xs:element>\n\
+                 </xs:schema>\n"
+            ),
+        )
+        .unwrap()
+    };
+    write("[A-Z]{3}");
+    assert!(
+        validate_bytes(&schema, b"<Code>ABC</Code>")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        validate_bytes(&schema, b"<Code>1234</Code>").unwrap().len(),
+        1
+    );
+    write("[0-9]{4,5}");
+    assert!(
+        validate_bytes(&schema, b"<Code>1234</Code>")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        validate_bytes(&schema, b"<Code>ABC</Code>").unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn text_that_is_not_xml_is_reported_as_such() {
+    let problems = validate_bytes(&products_xsd(), b"SKU;NAME\nA-1;Desk\n").unwrap();
+    assert_eq!(problems.len(), 1, "{}", messages(&problems));
+    assert_eq!(problems[0].line, Some(1));
+    assert!(
+        problems[0].message.contains("Start tag expected"),
+        "{}",
+        messages(&problems)
+    );
+}
