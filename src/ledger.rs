@@ -925,6 +925,18 @@ impl Ledger {
         })
     }
 
+    /// Unfinished attempts whose lease still runs: the holder may be this host's dead process
+    /// (after `kill -9`), which the caller can tell and then [`release`](Ledger::release).
+    pub fn live_leases(&self, now_ms: i64) -> Result<Vec<FileRecord>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM files WHERE state NOT IN (?1, ?2, ?3) \
+                 AND lease_until > ?4 ORDER BY id"
+            ),
+            params![State::Archived, State::Failed, State::Abandoned, now_ms],
+        )
+    }
+
     /// Unfinished attempts of `flow` that nobody holds: their lease expired (a crash) or they
     /// wait after a transient failure. Oldest first. The pass repairs them — e.g. an attempt
     /// left `Archiving` whose file already is at its destination is only marked archived.

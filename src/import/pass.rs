@@ -118,11 +118,31 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}:{}", std::process::id(), now_ms())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A lease holder is `host:pid:start-ms`, so a run can tell the leases of dead runs on its own
+/// host (after `kill -9`) from those of runs still working.
+fn holder_name() -> String {
+    format!("{}:{}:{}", host_name(), std::process::id(), now_ms())
+}
+
+/// Whether `holder` names a process of this host that no longer runs.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != host_name() || pid.parse::<u32>().is_err() {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("edi-bridge"),
+        Err(_) => true,
+    }
 }
 
 impl Runner {
@@ -143,6 +163,7 @@ impl Runner {
     /// One pass over the named import flows (all when `names` is empty).
     pub async fn run_once(&self, names: &[String], listing: Listing) -> PassSummary {
         let mut summary = PassSummary::default();
+        self.release_dead_leases();
         let mut by_partner: BTreeMap<&str, Vec<(&Flow, &ImportFlow)>> = BTreeMap::new();
         for flow in self.config.flows.values() {
             if !names.is_empty() && !names.iter().any(|n| n == &flow.name) {
@@ -161,6 +182,23 @@ impl Runner {
                 .await;
         }
         summary
+    }
+
+    /// Frees the files claimed by runs of this host that were killed: their work resumes now
+    /// instead of when their lease runs out.
+    fn release_dead_leases(&self) {
+        let Ok(leases) = self.ledger().live_leases(now_ms()) else {
+            return;
+        };
+        for rec in leases {
+            let Some(holder) = rec.holder.as_deref() else { continue };
+            if holder != self.holder && holder_is_dead(holder) {
+                tracing::info!(flow = %rec.flow, "{}: resuming the work of a run that stopped ({holder})", rec.name);
+                if let Err(e) = self.ledger().release(rec.id, holder) {
+                    tracing::warn!("ledger: {e}");
+                }
+            }
+        }
     }
 
     async fn partner_pass(
@@ -321,10 +359,10 @@ impl Runner {
             .as_ref()
             .and_then(|r| r.steps.first())
             .map(|s| s.name.local.clone());
-        let tail = t
-            .read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES)
-            .await
-            .ok()?;
+        let tail = match t.read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES).await {
+            Ok(tail) => tail,
+            Err(e) => return Some(format!("its end could not be read ({e}); it waits")),
+        };
         if settle::root_closed(&tail, root.as_deref()) {
             return None;
         }
@@ -797,7 +835,13 @@ pub fn check_and_map_blocking(
                 let problems = problems.into_iter().map(xml_problem).collect();
                 return Err(Early::Reject(Stage::Validation, problems));
             }
-            Err(e) => return Err(Early::Wait(format!("{e} (fix the flow's schema)"))),
+            Err(e) => {
+                return Err(match e.consequence() {
+                    Consequence::Reject => Early::Reject(Stage::Validation, vec![Problem::new(e.to_string())]),
+                    Consequence::Stop => Early::Wait(format!("{e} (fix the flow's `schema`)")),
+                    Consequence::Retry => Early::Wait(e.to_string()),
+                });
+            }
         }
     }
     let mut operations = Vec::new();
