@@ -695,6 +695,10 @@ impl CsvRows {
             .has_headers(false)
             .flexible(true)
             .trim(csv::Trim::All)
+            // With the default CRLF terminator the reader counts a record's `\n` only when the
+            // next record starts, so every line after the first would be off by one. Ending
+            // records at `\n` keeps lines right; the `\r` left before it is trimmed.
+            .terminator(csv::Terminator::Any(b'\n'))
             .buffer_capacity(READ_BUFFER)
             .from_reader(decoder.build(f));
         let columns: Vec<String> = format.columns.iter().map(|c| c.name.clone()).collect();
