@@ -17,6 +17,8 @@ use crate::import::finish::{archive_target, free_name, move_file};
 use crate::import::mapping::{self, MapProblem};
 use crate::import::settle::{self, Readiness};
 use crate::ledger::{FileRecord, Ledger, State};
+use crate::odoo::actions::{Applier, BatchDone, RecordFailure};
+use crate::odoo::client::OdooClient;
 use crate::operation::Operation;
 use crate::report::{EarlierAttempt, ErrorReport, Problem, RecordCounts, Stage};
 use crate::schema::{self, XmlProblem};
@@ -75,6 +77,8 @@ pub struct Runner {
     holder: String,
     /// Where dry-run operations are printed (JSON lines).
     out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// The Odoo connection, opened when the first file needs it.
+    odoo: tokio::sync::OnceCell<OdooClient>,
 }
 
 /// How the completeness rule is applied in this pass.
@@ -94,6 +98,10 @@ struct Prepared {
     operations: Vec<Operation>,
     problems: Vec<Problem>,
     records: u64,
+    /// Records applied in Odoo (or printed in a dry run).
+    applied: Vec<u64>,
+    /// Where the problems come from: the mapping, or Odoo refusing records.
+    stage: Stage,
 }
 
 /// A file's fate decided before Odoo: waiting or rejected.
@@ -152,6 +160,7 @@ impl Runner {
             ledger: Arc::new(ledger),
             holder: holder_name(),
             out: Arc::new(Mutex::new(out)),
+            odoo: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -514,17 +523,26 @@ impl Runner {
         if prepared.is_empty() {
             return;
         }
-        self.apply(flow, import, &mut prepared);
+        if let Err((why, stop)) = self.apply(flow, import, &mut prepared).await {
+            if stop {
+                summary.stopped.push((flow.name.clone(), why.clone()));
+            }
+            for p in prepared {
+                let _ = std::fs::remove_file(&p.spool);
+                let outcome = Ok(self.wait(&p.rec, why.clone()));
+                summary.files.push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+            }
+            return;
+        }
         for p in prepared {
             let outcome = if p.problems.is_empty() {
                 self.archive(t, partner, import, &p.rec, &p.entry).await
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
-                let counts = if import.on_record_error == OnRecordError::FailFile {
+                let counts = if p.applied.is_empty() {
                     RecordCounts::nothing_applied(Some(p.records), failed.len() as u64)
                 } else {
-                    let applied = p.operations.iter().map(|op| op.record);
-                    RecordCounts::with_applied(p.records, applied, failed.len() as u64)
+                    RecordCounts::with_applied(p.records, p.applied.iter().copied(), failed.len() as u64)
                 };
                 self.quarantine(
                     t,
@@ -533,7 +551,7 @@ impl Runner {
                     import,
                     &p.rec,
                     &p.entry,
-                    Stage::Mapping,
+                    p.stage,
                     p.problems.clone(),
                     counts,
                 )
@@ -640,6 +658,8 @@ impl Runner {
                     operations,
                     problems,
                     records,
+                    applied: Vec::new(),
+                    stage: Stage::Mapping,
                 })
             }
             Err(early) => {
@@ -649,29 +669,72 @@ impl Runner {
         }
     }
 
-    /// Applies the operations of every prepared file of a flow. In a dry run they are printed.
-    fn apply(&self, flow: &Flow, _import: &ImportFlow, prepared: &mut [Prepared]) {
-        let mut out = self.out.lock().expect("output lock");
+    /// Applies the operations of every prepared file of a flow, sharing Odoo batches; in a
+    /// dry run they are printed instead. `Err((why, stop))`: nothing could be applied — the
+    /// files wait; `stop` when a human must fix something (credentials, permissions).
+    async fn apply(&self, flow: &Flow, import: &ImportFlow, prepared: &mut [Prepared]) -> Result<(), (String, bool)> {
         for p in prepared.iter() {
             if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
-                tracing::error!("ledger: {e}");
+                return Err((e.to_string(), false));
             }
-            for op in &p.operations {
-                let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+        }
+        if self.config.odoo.dry_run {
+            let mut out = self.out.lock().expect("output lock");
+            for p in prepared.iter_mut() {
+                for op in &p.operations {
+                    let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+                }
+                p.applied = p.operations.iter().map(|op| op.record).collect();
             }
-            let failed = p.records.saturating_sub(p.operations.len() as u64);
-            if let Err(e) = self.ledger().applied(
-                p.rec.id,
-                &self.holder,
-                p.operations.len() as u64,
-                failed,
-                Some("dry run: printed, not sent"),
-            ) {
+            let _ = out.flush();
+        } else {
+            let client = self.odoo().await?;
+            let files: Vec<&[Operation]> = prepared.iter().map(|p| p.operations.as_slice()).collect();
+            let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
+            let mut applier = Applier::new(client, self.config.odoo.batch_size);
+            let mut record_batch = |done: BatchDone| {
+                if let Err(e) = self.ledger().batch_done(ids[done.file], &self.holder, done.batch_no, done.records, &done.outcome) {
+                    tracing::error!("ledger: {e}");
+                }
+                crash_point("batch");
+            };
+            let results = applier
+                .apply(&import.mapping, &files, import.on_record_error, &mut record_batch)
+                .await
+                .map_err(|e| {
+                    let stop = e.consequence() == Consequence::Stop;
+                    (format!("Odoo: {e}"), stop)
+                })?;
+            for (p, result) in prepared.iter_mut().zip(results) {
+                if !result.failed.is_empty() {
+                    p.stage = Stage::Odoo;
+                }
+                p.applied = result.applied;
+                p.problems.extend(result.failed.into_iter().map(odoo_problem));
+                p.problems.sort_by_key(|x| x.record);
+            }
+        }
+        for p in prepared.iter() {
+            let failed = p.records.saturating_sub(p.applied.len() as u64);
+            let detail = self.config.odoo.dry_run.then_some("dry run: printed, not sent");
+            if let Err(e) = self.ledger().applied(p.rec.id, &self.holder, p.applied.len() as u64, failed, detail) {
                 tracing::error!("ledger: {e}");
             }
         }
-        let _ = out.flush();
         crash_point("applied");
+        Ok(())
+    }
+
+    /// The Odoo connection of this run, opened once.
+    async fn odoo(&self) -> Result<&OdooClient, (String, bool)> {
+        self.odoo
+            .get_or_try_init(|| async {
+                OdooClient::connect(&self.config.odoo).await.map_err(|e| {
+                    let stop = e.consequence() == Consequence::Stop;
+                    (format!("Odoo: {e}"), stop)
+                })
+            })
+            .await
     }
 
     async fn archive(
@@ -861,6 +924,20 @@ pub fn check_and_map_blocking(
             )),
         },
     }
+}
+
+fn odoo_problem(f: RecordFailure) -> Problem {
+    let mut problem = Problem::new(f.message).record(f.record).at(f.line, None);
+    if let Some(field) = f.field {
+        problem = problem.field(field);
+    }
+    if let Some(value) = f.value {
+        problem = problem.value(value);
+    }
+    if let Some(exception) = f.exception {
+        problem = problem.exception(exception);
+    }
+    problem
 }
 
 fn xml_problem(p: XmlProblem) -> Problem {
