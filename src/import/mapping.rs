@@ -994,6 +994,35 @@ mod tests {
         assert_eq!(outcome.problems[99].record, 100);
     }
 
+    #[test]
+    fn a_hundred_thousand_products_map_with_one_record_in_memory_at_a_time() {
+        use crate::import::records::LIVE_ELEMENTS;
+        let mut doc = String::from("<Products xmlns=\"urn:edi-bridge:products:1\">\n");
+        for i in 0..100_000 {
+            doc.push_str(&format!(
+                "<Product sku=\"S{i}\"><Name>N{i}</Name><Price>{i}.5</Price><Unit>Units</Unit></Product>\n"
+            ));
+        }
+        doc.push_str("</Products>\n");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(doc.as_bytes()).unwrap();
+        let base = LIVE_ELEMENTS.with(|n| n.get());
+        let (mut count, mut most) = (0u64, 0i64);
+        let outcome = map_file(&xml(), &product_mapping(), f.path(), &mut |op| {
+            count += 1;
+            assert_eq!(op.line, count + 1);
+            most = most.max(LIVE_ELEMENTS.with(|n| n.get()) - base);
+        })
+        .unwrap();
+        assert_eq!(
+            (outcome.records, outcome.operations, count),
+            (100_000, 100_000, 100_000)
+        );
+        // The record being mapped (Product and its 3 children) is all that is alive.
+        assert!(most <= 4, "{most} elements alive while mapping");
+        assert_eq!(LIVE_ELEMENTS.with(|n| n.get()), base);
+    }
+
     fn stock(location: FieldMapping, lot: Option<FieldMapping>) -> Mapping {
         Mapping {
             record: Some(parse_record_path("/StockReport/Line", &namespaces()).unwrap()),

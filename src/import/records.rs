@@ -644,14 +644,6 @@ pub struct CsvRow<'a> {
     pub reported: Vec<bool>,
 }
 
-impl CsvRow<'_> {
-    /// The trimmed cell of column `name`.
-    pub fn cell(&self, name: &str) -> Option<&str> {
-        let i = self.columns.iter().position(|c| c == name)?;
-        self.cells.get(i)
-    }
-}
-
 impl Record for CsvRow<'_> {
     fn index(&self) -> u64 {
         self.index
