@@ -814,6 +814,22 @@ mod tests {
     }
 
     #[test]
+    fn lines_count_every_construct_that_can_hold_a_newline() {
+        let xml = "<?xml version=\"1.0\"\n encoding=\"UTF-8\"?>\n<!-- a\ncomment -->\n<?pi\n data?>\n\
+                   <R\n a=\"x\ny\">\n<L><![CDATA[one\ntwo]]>&amp;\n&#10;</L>\n<!--\n-->\n\n\
+                   <L\n/><X>\n</X\n><L>\r\n</L></R>";
+        let records = read_all(xml.as_bytes(), "/R/L").unwrap();
+        let lines: Vec<u64> = records.iter().map(|r| r.line).collect();
+        let expected: Vec<u64> = xml
+            .match_indices("<L")
+            .map(|(i, _)| xml[..i].matches('\n').count() as u64 + 1)
+            .collect();
+        assert_eq!(lines, expected);
+        assert_eq!(lines, vec![10, 16, 19]);
+        assert_eq!(text(&records[0], "."), Raw::Text("one\ntwo&"));
+    }
+
+    #[test]
     fn a_default_namespace_is_matched_through_a_mapping_prefix_and_other_prefixes_too() {
         let default_ns = r#"<Products xmlns="urn:edi-bridge:products:1"><Product><Name>A</Name></Product></Products>"#;
         let other_prefix = r#"<x:Products xmlns:x="urn:edi-bridge:products:1"><x:Product><x:Name>B</x:Name></x:Product></x:Products>"#;
