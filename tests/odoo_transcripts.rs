@@ -501,6 +501,14 @@ async fn replay(version: u32) {
                 ));
             }
         }
+        if status == 401
+            && headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                != Some("Bearer")
+        {
+            out.push("401 without `WWW-Authenticate: Bearer` (README 19 #3)".into());
+        }
         if let Some(location) = resp_headers.get("Location").and_then(Value::as_str) {
             let got = headers
                 .get("location")

@@ -74,7 +74,9 @@ impl Default for RetryPolicy {
 /// Paging, order and context of a [`OdooClient::search_read`].
 #[derive(Debug, Clone, Default)]
 pub struct SearchOptions {
+    /// At most this many records.
     pub limit: Option<u64>,
+    /// Skip this many records first.
     pub offset: Option<u64>,
     /// E.g. `"scheduled_date asc, id asc"`.
     pub order: Option<String>,

@@ -181,6 +181,7 @@ impl OdooStandin {
             db: Db {
                 models: schema(opts.version, opts.delivery_module),
                 data: BTreeMap::new(),
+                refs: BTreeMap::new(),
                 sms_warned: false,
             },
             opts,
@@ -1743,6 +1744,10 @@ struct ModelDef {
 struct Db {
     models: BTreeMap<String, ModelDef>,
     data: BTreeMap<String, BTreeMap<i64, Vals>>,
+    /// Stored many2one values indexed by target: (model, field) → target id → records.
+    /// One2many reads, quantities on hand and variants of a template stay cheap with
+    /// thousands of records.
+    refs: BTreeMap<(String, String), BTreeMap<i64, BTreeSet<i64>>>,
     /// The company has answered the SMS-on-delivery question (never, through the API).
     sms_warned: bool,
 }
@@ -1840,13 +1845,75 @@ impl Env<'_> {
     }
 
     fn set(&mut self, model: &str, id: i64, field: &str, value: Value) {
+        if !self.exists(model, id) {
+            return;
+        }
+        if self.indexed(model, field) {
+            let old = self.stored(model, id, field);
+            self.unindex(model, id, field, &old);
+            self.index(model, id, field, &value);
+        }
         if let Some(rec) = self.db.data.get_mut(model).and_then(|t| t.get_mut(&id)) {
             rec.insert(field.to_string(), value);
         }
     }
 
+    /// Whether `field` is a stored many2one (kept in `Db::refs`).
+    fn indexed(&self, model: &str, field: &str) -> bool {
+        self.field(model, field)
+            .is_some_and(|f| f.ty == Ty::Many2one && f.store)
+    }
+
+    fn index(&mut self, model: &str, id: i64, field: &str, value: &Value) {
+        if let Some(target) = as_id(value) {
+            self.db
+                .refs
+                .entry((model.to_string(), field.to_string()))
+                .or_default()
+                .entry(target)
+                .or_default()
+                .insert(id);
+        }
+    }
+
+    fn unindex(&mut self, model: &str, id: i64, field: &str, value: &Value) {
+        if let Some(target) = as_id(value) {
+            if let Some(set) = self
+                .db
+                .refs
+                .get_mut(&(model.to_string(), field.to_string()))
+                .and_then(|t| t.get_mut(&target))
+            {
+                set.remove(&id);
+            }
+        }
+    }
+
+    /// Adds a record row, indexing its many2one values.
+    fn insert_record(&mut self, model: &str, id: i64, rec: Vals) {
+        for (k, v) in &rec {
+            if self.indexed(model, k) {
+                self.index(model, id, k, v);
+            }
+        }
+        self.db
+            .data
+            .entry(model.to_string())
+            .or_default()
+            .insert(id, rec);
+    }
+
     /// Records of `model` whose stored `field` equals `value`, in id order.
     fn where_eq(&self, model: &str, field: &str, value: &Value) -> Vec<i64> {
+        if let (Some(target), true) = (value.as_i64(), self.indexed(model, field)) {
+            return self
+                .db
+                .refs
+                .get(&(model.to_string(), field.to_string()))
+                .and_then(|t| t.get(&target))
+                .map(|set| set.iter().copied().collect())
+                .unwrap_or_default();
+        }
         self.db
             .data
             .get(model)
@@ -2624,11 +2691,7 @@ impl Env<'_> {
         rec.insert("write_date".into(), json!(stamp));
         rec.insert("create_uid".into(), json!(ADMIN_UID));
         rec.insert("write_uid".into(), json!(ADMIN_UID));
-        self.db
-            .data
-            .entry(model.to_string())
-            .or_default()
-            .insert(id, rec);
+        self.insert_record(model, id, rec);
         for (f, v) in later {
             self.apply_x2many(model, id, &f, &v)?;
         }
@@ -2687,6 +2750,16 @@ impl Env<'_> {
                 let name = self.str_of(model, id, "name");
                 if let Some(m) = self.db.models.get_mut(&target) {
                     m.fields.remove(&name);
+                }
+            }
+            let fields: Vec<String> = self
+                .rec(model, id)
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default();
+            for f in fields {
+                if self.indexed(model, &f) {
+                    let old = self.stored(model, id, &f);
+                    self.unindex(model, id, &f, &old);
                 }
             }
             if let Some(t) = self.db.data.get_mut(model) {
@@ -5085,7 +5158,8 @@ fn seed_base(st: &mut StandinState) {
             next_model
         };
         let description = env.db.models[name].description.clone();
-        env.db.data.entry("ir.model".into()).or_default().insert(
+        env.insert_record(
+            "ir.model",
             model_id,
             json!({"model": name, "name": description, "state": "base", "transient": false})
                 .as_object()
@@ -5095,23 +5169,20 @@ fn seed_base(st: &mut StandinState) {
         let fields: Vec<Field> = env.db.models[name].fields.values().cloned().collect();
         for f in fields {
             next_field += 1;
-            env.db
-                .data
-                .entry("ir.model.fields".into())
-                .or_default()
-                .insert(
-                    next_field,
-                    json!({
-                        "name": f.name, "model": name, "model_id": model_id,
-                        "field_description": f.string, "ttype": f.ty.odoo_name(), "state": "base",
-                        "relation": f.relation.clone().map(Value::String).unwrap_or(json!(false)),
-                        "required": f.required, "readonly": f.readonly, "store": f.store,
-                        "copied": true, "index": false,
-                    })
-                    .as_object()
-                    .cloned()
-                    .expect("object"),
-                );
+            env.insert_record(
+                "ir.model.fields",
+                next_field,
+                json!({
+                    "name": f.name, "model": name, "model_id": model_id,
+                    "field_description": f.string, "ttype": f.ty.odoo_name(), "state": "base",
+                    "relation": f.relation.clone().map(Value::String).unwrap_or(json!(false)),
+                    "required": f.required, "readonly": f.readonly, "store": f.store,
+                    "copied": true, "index": false,
+                })
+                .as_object()
+                .cloned()
+                .expect("object"),
+            );
         }
     }
     let seeded = (|| -> Result<(), Fail> {
