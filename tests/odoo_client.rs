@@ -570,6 +570,22 @@ async fn refused_credentials_stop_and_mention_the_90_day_key_expiry() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_while_running_stops_the_flow() {
+    for (server, odoo, client) in each_server().await {
+        odoo.set_api_key("a-new-key-the-config-does-not-have");
+        let e = client
+            .search_count("product.product", json!([]), None)
+            .await
+            .unwrap_err();
+        // JSON-2 answers 401, JSON-RPC an AccessDenied envelope.
+        assert!(matches!(e, OdooError::Credentials { .. }), "{server}: {e}");
+        assert_eq!(e.consequence(), Consequence::Stop, "{server}");
+        assert!(e.to_string().contains("90 days"), "{server}: {e}");
+        assert_eq!(client.calls()["search_count"], 1, "{server}: not retried");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_database_stops_the_flow() {
     for (version, protocol) in [
         (18, Protocol::JsonRpc),
@@ -807,4 +823,161 @@ async fn calls_in_flight_never_exceed_max_concurrency() {
     }
     assert_eq!(odoo.peak_concurrency(), 2, "bounded, and actually parallel");
     assert_eq!(client.calls()["search_count"], 6);
+}
+
+// -- the stand-in as other tests use it ----------------------------------------------------------
+
+#[test]
+fn the_standin_serves_sync_tests_and_survives_a_restart() {
+    let odoo = standin(18);
+    let chair = odoo.add_product("FURN_7777", "Office Chair");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(connect(&odoo, Protocol::Auto));
+    let search = || {
+        rt.block_on(client.search_read(
+            "product.product",
+            json!([["default_code", "=", "FURN_7777"]]),
+            &["name"],
+            SearchOptions::default(),
+        ))
+    };
+    assert_eq!(search().unwrap()[0]["id"], json!(chair));
+    odoo.stop();
+    assert!(!odoo.is_running());
+    assert_eq!(search().unwrap_err().consequence(), Consequence::Retry);
+    odoo.start_again();
+    assert_eq!(
+        search().unwrap()[0]["name"],
+        json!("Office Chair"),
+        "data kept"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_is_validated_without_wizards_when_the_context_says_so() {
+    for version in [18, 19] {
+        let mut opts = if version == 18 {
+            StandinOptions::v18()
+        } else {
+            StandinOptions::v19()
+        };
+        opts.delivery_module = true;
+        let odoo = OdooStandin::start(opts);
+        let demo = odoo.seed_demo();
+        let client = connect(&odoo, Protocol::Auto).await;
+        // WH/OUT/00002: 180 Large Cabinets demanded, 100 reserved.
+        let picking = demo.deliveries[1];
+        let moves = client
+            .search_read(
+                "stock.move",
+                json!([["picking_id", "=", picking]]),
+                &["product_id", "product_uom_qty"],
+                SearchOptions::default(),
+            )
+            .await
+            .unwrap();
+        let (mv, product) = (
+            moves[0]["id"].as_i64().unwrap(),
+            moves[0]["product_id"][0].as_i64().unwrap(),
+        );
+        let before = odoo.qty_available(product);
+        client
+            .write(
+                "stock.move",
+                &[mv],
+                vals(json!({"quantity": 100.0, "picked": true})),
+                None,
+            )
+            .await
+            .unwrap();
+        client
+            .write(
+                "stock.picking",
+                &[picking],
+                vals(json!({"carrier_tracking_ref": "1Z999"})),
+                None,
+            )
+            .await
+            .unwrap();
+
+        // Without skip_sms the first validation only returns Odoo's SMS wizard.
+        let wizard = client
+            .call(
+                "stock.picking",
+                "button_validate",
+                Some(vec![picking]),
+                Args::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(wizard["res_model"], json!("confirm.stock.sms"), "{version}");
+        // A partial quantity asks about a backorder.
+        let ctx = vals(json!({"skip_sms": true}));
+        let wizard = client
+            .call(
+                "stock.picking",
+                "button_validate",
+                Some(vec![picking]),
+                Args::new(),
+                Some(ctx),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wizard["res_model"],
+            json!("stock.backorder.confirmation"),
+            "{version}"
+        );
+
+        let ctx = vals(
+            json!({"skip_sms": true, "skip_backorder": true, "picking_ids_not_to_backorder": [picking]}),
+        );
+        let done = client
+            .call(
+                "stock.picking",
+                "button_validate",
+                Some(vec![picking]),
+                Args::new(),
+                Some(ctx),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done, json!(true), "{version}");
+        let record = odoo.record("stock.picking", picking).unwrap();
+        assert_eq!(record["state"], json!("done"), "{version}");
+        assert_eq!(record["carrier_tracking_ref"], json!("1Z999"), "{version}");
+        assert!(
+            odoo.search_records("stock.picking", json!([["backorder_id", "=", picking]]))
+                .is_empty(),
+            "{version}: no backorder"
+        );
+        assert_eq!(odoo.qty_available(product), before - 100.0, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_delivery_module_a_tracking_reference_is_an_unknown_field() {
+    let odoo = standin(18);
+    let demo = odoo.seed_demo();
+    let client = connect(&odoo, Protocol::JsonRpc).await;
+    let e = client
+        .write(
+            "stock.picking",
+            &[demo.deliveries[0]],
+            vals(json!({"carrier_tracking_ref": "1Z999"})),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        rejected(&e),
+        (
+            "builtins.ValueError",
+            "Invalid field 'carrier_tracking_ref' on model 'stock.picking'"
+        )
+    );
 }

@@ -222,6 +222,16 @@ impl OdooStandin {
         self.shared.lock().opts.clone()
     }
 
+    /// Replaces the API key, as when a key expires or is revoked while edi-bridge runs.
+    pub fn set_api_key(&self, key: &str) {
+        self.shared.lock().opts.api_key = key.into();
+    }
+
+    /// Replaces the user's password.
+    pub fn set_password(&self, password: &str) {
+        self.shared.lock().opts.password = password.into();
+    }
+
     /// Stops listening and cuts every open connection: connections are refused until
     /// [`start_again`](Self::start_again). The data is kept.
     pub fn stop(&self) {
@@ -410,10 +420,7 @@ impl OdooStandin {
             vals.insert("usage".into(), json!("internal"));
             vals.insert("location_id".into(), json!(parent_id.unwrap_or(0)));
             vals.insert("complete_name".into(), json!(complete_name));
-            vals.insert("barcode".into(), json!(barcode.unwrap_or_default()));
-            if barcode.is_none() {
-                vals.insert("barcode".into(), json!(false));
-            }
+            vals.insert("barcode".into(), barcode.map_or(json!(false), |b| json!(b)));
             env.create("stock.location", &vals)
         })
     }
@@ -479,7 +486,8 @@ impl OdooStandin {
     }
 
     /// The slice of Odoo's demo data the transcripts saw, with the same ids: Office Chair
-    /// and Office Lamp, Wood Corner, and five ready deliveries with their moves.
+    /// and Office Lamp, Wood Corner, and five ready deliveries with their moves. Call it
+    /// once, on a fresh stand-in.
     pub fn seed_demo(&self) -> Demo {
         self.with_env(seed_demo)
     }
