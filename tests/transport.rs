@@ -247,6 +247,20 @@ async fn renames_without_overwriting(t: &mut impl Transport, place: &Place) {
         "second"
     );
 
+    // Folders cannot be hard-linked: the fallback moves them, and refuses to overwrite too.
+    fs::create_dir_all(place.local("mv/folder/inner")).unwrap();
+    fs::create_dir_all(place.local("mv/folder2")).unwrap();
+    t.rename_noclobber(&place.remote("mv/folder"), &place.remote("mv/moved"))
+        .await
+        .unwrap();
+    assert!(place.local("mv/moved/inner").is_dir() && !place.local("mv/folder").exists());
+    let err = t
+        .rename_noclobber(&place.remote("mv/folder2"), &place.remote("mv/moved"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::AlreadyExists { .. }), "{err}");
+    assert!(place.local("mv/folder2").is_dir() && place.local("mv/moved/inner").is_dir());
+
     let err = t
         .rename_noclobber(
             &place.remote("mv/gone.xml"),

@@ -194,6 +194,14 @@ impl SftpTransport {
         }
     }
 
+    /// Closes a handle after `error`, best effort; not at all when the session is hung or
+    /// gone, so a timeout is not waited for twice.
+    async fn close_after(&self, error: &TransportError, path: &str, handle: String) {
+        if !is_outage(error) {
+            let _ = self.call("close", path, self.sftp.close(handle)).await;
+        }
+    }
+
     /// Attributes of `path`, `None` if it does not exist.
     async fn attrs(&self, path: &str) -> Result<Option<FileAttributes>, TransportError> {
         match self.timed("stat", path, self.sftp.stat(path)).await? {
@@ -376,11 +384,12 @@ impl Transport for SftpTransport {
                 Err(e) => break Err(e),
             }
         };
-        let closed = self
-            .call("close folder", dir, self.sftp.close(handle))
-            .await;
-        listed?;
-        closed?;
+        if let Err(e) = listed {
+            self.close_after(&e, dir, handle).await;
+            return Err(e);
+        }
+        self.call("close folder", dir, self.sftp.close(handle))
+            .await?;
         Ok(entries)
     }
 
@@ -407,10 +416,15 @@ impl Transport for SftpTransport {
             .await?
             .handle;
         let fetched = self.download(path, &handle, dest, max_size).await;
-        // Nothing was written through this handle, so a failed close loses nothing.
-        let _ = self.call("close", path, self.sftp.close(handle)).await;
-        if fetched.is_err() {
-            let _ = tokio::fs::remove_file(dest).await;
+        match &fetched {
+            // Nothing was written through this handle, so a failed close loses nothing.
+            Ok(_) => {
+                let _ = self.call("close", path, self.sftp.close(handle)).await;
+            }
+            Err(e) => {
+                self.close_after(e, path, handle).await;
+                let _ = tokio::fs::remove_file(dest).await;
+            }
         }
         fetched
     }
@@ -452,11 +466,17 @@ impl Transport for SftpTransport {
             Ok(out)
         }
         .await;
-        let _ = self.call("close", path, self.sftp.close(handle)).await;
+        match &tail {
+            Ok(_) => {
+                let _ = self.call("close", path, self.sftp.close(handle)).await;
+            }
+            Err(e) => self.close_after(e, path, handle).await,
+        }
         tail
     }
 
     async fn rename_noclobber(&mut self, from: &str, to: &str) -> Result<(), TransportError> {
+        let mut target_checked = false;
         if self.hardlink {
             // A hard link is refused when the target exists: no window in which a file there
             // could be replaced.
@@ -477,10 +497,10 @@ impl Transport for SftpTransport {
                 }
                 // No hard links here (another file system, files owned by another user with
                 // protected hard links, a folder): fall back to a rename.
-                Err(_) => {}
+                Err(_) => target_checked = true,
             }
         }
-        if self.exists(to).await? {
+        if !target_checked && self.exists(to).await? {
             return Err(TransportError::AlreadyExists {
                 path: to.to_string(),
             });
@@ -557,8 +577,15 @@ impl Transport for SftpTransport {
             .await?
             .handle;
         let written = self.upload(&part, &handle, data).await;
-        // Some servers report write errors only here: the close is always awaited.
-        let closed = self.call("close", &part, self.sftp.close(handle)).await;
+        // Some servers report write errors only at the close: it is always awaited, unless
+        // the session is hung or gone.
+        let closed = match &written {
+            Err(e) if is_outage(e) => Ok(()),
+            _ => self
+                .call("close", &part, self.sftp.close(handle))
+                .await
+                .map(|_| ()),
+        };
         let published = async {
             written?;
             closed?;
@@ -583,7 +610,7 @@ impl Transport for SftpTransport {
             }
         }
         .await;
-        if published.is_err() {
+        if published.as_ref().is_err_and(|e| !is_outage(e)) {
             let _ = self
                 .call("remove", &part, self.sftp.remove(part.as_str()))
                 .await;
@@ -1134,6 +1161,14 @@ async fn login(
             })
         }
     }
+}
+
+/// A hung or lost session: nothing more is sent on it.
+fn is_outage(error: &TransportError) -> bool {
+    matches!(
+        error,
+        TransportError::Timeout { .. } | TransportError::Connection(_)
+    )
 }
 
 /// The transport error for an SFTP status reply.
