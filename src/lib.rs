@@ -21,6 +21,7 @@
 //! [`error::Consequence`] is the one question every failure answers: wait and retry, send the
 //! file to `error/`, or stop the flow and tell a human.
 
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod import;

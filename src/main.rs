@@ -65,6 +65,9 @@ enum Command {
         #[arg(long, conflicts_with = "files")]
         all: bool,
     },
+    /// Test the config, every partner (host key, login, folders) and Odoo (login, models,
+    /// fields, rights): a table; exit 0 only when all is well.
+    Check,
     /// Per flow: files archived, failed, waiting; last activity.
     Status {
         #[arg(long)]
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
         Command::Replay { flow, files, all } => runtime.block_on(replay(&config, &flow, &files, all)),
         Command::Status { json } => status(&config, json),
+        Command::Check => runtime.block_on(check(&config)),
     };
     ExitCode::from(code)
 }
@@ -304,4 +308,10 @@ fn status(config: &Config, json: bool) -> u8 {
         );
     }
     0
+}
+
+async fn check(config: &Config) -> u8 {
+    let checks = edi_bridge::check::run(config).await;
+    print!("{}", edi_bridge::check::render(&checks));
+    u8::from(checks.iter().any(|c| !c.ok))
 }

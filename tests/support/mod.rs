@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod sshd;
+pub mod stand;
 pub mod standin;
