@@ -180,20 +180,25 @@ fn validate(config: &Config, file: &Path, flow: &str) -> u8 {
         eprintln!("error: flow `{flow}` is an export flow; `validate` checks import files");
         return 2;
     };
-    match pass::check_and_map_blocking(import, file) {
-        Ok((operations, problems, records)) => {
-            let mut out = std::io::stdout().lock();
-            for op in &operations {
-                use std::io::Write;
-                let _ = writeln!(out, "{}", serde_json::to_string(op).unwrap_or_default());
-            }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut operations = 0u64;
+    let result = pass::check_and_stream(import, file, &mut |op| {
+        use std::io::Write;
+        operations += 1;
+        let _ = writeln!(out, "{}", serde_json::to_string(&op).unwrap_or_default());
+    });
+    {
+        use std::io::Write;
+        let _ = out.flush();
+    }
+    match result {
+        Ok((problems, records)) => {
             for p in &problems {
                 eprintln!("{}: {}", file.display(), p.render());
             }
             eprintln!(
-                "{}: {records} records, {} operations, {} problems",
+                "{}: {records} records, {operations} operations, {} problems",
                 file.display(),
-                operations.len(),
                 problems.len()
             );
             u8::from(!problems.is_empty())

@@ -886,11 +886,24 @@ pub async fn check_and_map(
     }
 }
 
-/// The blocking half of [`check_and_map`], also used by `validate`.
+/// The blocking half of [`check_and_map`]: the operations are collected for the apply phase.
 pub fn check_and_map_blocking(
     import: &ImportFlow,
     file: &Path,
 ) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    let mut operations = Vec::new();
+    let (problems, records) = check_and_stream(import, file, &mut |op| operations.push(op))?;
+    Ok((operations, problems, records))
+}
+
+/// Validates and maps `file`, handing each operation to `sink` as it is made (memory does not
+/// grow with the records: what `validate` uses). Returns the per-record problems and the number
+/// of records.
+pub fn check_and_stream(
+    import: &ImportFlow,
+    file: &Path,
+    sink: &mut dyn FnMut(Operation),
+) -> Result<(Vec<Problem>, u64), Early> {
     if let Format::Xml { schema: xsd } = &import.format {
         match schema::validate_file(xsd, file) {
             Ok(problems) if problems.is_empty() => {}
@@ -907,14 +920,10 @@ pub fn check_and_map_blocking(
             }
         }
     }
-    let mut operations = Vec::new();
-    let outcome = mapping::map_file(&import.format, &import.mapping, file, &mut |op| {
-        operations.push(op)
-    });
-    match outcome {
+    match mapping::map_file(&import.format, &import.mapping, file, sink) {
         Ok(outcome) => {
             let problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
-            Ok((operations, problems, outcome.records))
+            Ok((problems, outcome.records))
         }
         Err(e) => match e.consequence() {
             Consequence::Retry => Err(Early::Wait(e.to_string())),
