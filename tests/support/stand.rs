@@ -56,7 +56,7 @@ impl Stand {
         };
         fs::create_dir_all(stand.inbox()).unwrap();
         fs::create_dir_all(stand.sshd.data_dir().join("out/prices")).unwrap();
-        stand.write_config(&stand.sshd.host_key_fingerprint().to_string(), options);
+        stand.write_config(stand.sshd.host_key_fingerprint(), options);
         stand
     }
 
