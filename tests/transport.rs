@@ -387,6 +387,7 @@ async fn sftp_wrong_pinned_key_is_refused_before_anything_happens() {
         .await
         .err()
         .expect("refused");
+    eprintln!("{err}");
     let TransportError::HostKey { detail, .. } = &err else {
         panic!("expected a host key error, got {err}");
     };
@@ -395,6 +396,10 @@ async fn sftp_wrong_pinned_key_is_refused_before_anything_happens() {
     assert!(
         detail.contains("host_key"),
         "says what to configure: {detail}"
+    );
+    assert!(
+        detail.contains(sshd.rsa_host_key_fingerprint()),
+        "names the server's other keys too: {detail}"
     );
     assert_eq!(err.consequence(), Consequence::Stop);
     // No login was attempted, nothing was written.
@@ -486,6 +491,7 @@ async fn sftp_unknown_host_is_refused_or_recorded_with_accept_new() {
         .await
         .err()
         .expect("an unknown host is refused");
+    eprintln!("{err}");
     let TransportError::HostKey { detail, .. } = &err else {
         panic!("expected a host key error, got {err}");
     };

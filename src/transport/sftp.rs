@@ -767,11 +767,11 @@ struct HostKeyCheck {
 #[derive(Debug)]
 enum HandshakeError {
     Ssh(russh::Error),
-    /// The presented key is not trusted; `mismatch` holds its algorithm when it differs from
-    /// a pinned fingerprint (the server may hold another key that matches).
+    /// The presented key is not trusted; `mismatch` holds its algorithm and fingerprint when
+    /// it differs from a pinned fingerprint (the server may hold another key that matches).
     HostKey {
         detail: String,
-        mismatch: Option<Algorithm>,
+        mismatch: Option<(Algorithm, String)>,
     },
 }
 
@@ -844,7 +844,7 @@ fn verify_host_key(
                         algorithm.as_str(),
                         pinned.trim()
                     ),
-                    mismatch: Some(algorithm),
+                    mismatch: Some((algorithm, presented)),
                 })
             }
         }
@@ -1035,14 +1035,15 @@ async fn handshake_verified(cfg: &SftpPartner) -> Result<Handle<HostKeyCheck>, T
         HostKeyPolicy::Fingerprint(_) => Vec::new(),
     };
     let first = handshake(cfg, preferred_key_algorithms(&recorded)).await;
-    let (detail, presented) = match first {
+    let (mut detail, presented) = match first {
         Ok(ssh) => return Ok(ssh),
         Err(HandshakeError::HostKey {
             detail,
-            mismatch: Some(presented),
+            mismatch: Some((presented, _)),
         }) => (detail, presented),
         Err(e) => return Err(handshake_error(&server, e)),
     };
+    let mut others = Vec::new();
     for kind in key_kinds() {
         let already_seen = kind
             .iter()
@@ -1052,9 +1053,20 @@ async fn handshake_verified(cfg: &SftpPartner) -> Result<Handle<HostKeyCheck>, T
         }
         // A server without this kind of key ends the attempt during the exchange; another
         // key that does not match either is refused in the same way: only a match counts.
-        if let Ok(ssh) = handshake(cfg, kind).await {
-            return Ok(ssh);
+        match handshake(cfg, kind).await {
+            Ok(ssh) => return Ok(ssh),
+            Err(HandshakeError::HostKey {
+                mismatch: Some((algorithm, fingerprint)),
+                ..
+            }) => others.push(format!("{} {fingerprint}", algorithm.as_str())),
+            Err(_) => {}
         }
+    }
+    if !others.is_empty() {
+        detail += &format!(
+            ". Its other keys do not match the pin either: {}",
+            others.join(", ")
+        );
     }
     Err(TransportError::HostKey {
         host: server,
@@ -1276,7 +1288,7 @@ mod tests {
             Err(HandshakeError::HostKey { detail, mismatch }) => {
                 assert!(detail.contains(&fingerprint(&other)), "{detail}");
                 assert!(detail.contains("ssh-ed25519"), "{detail}");
-                assert_eq!(mismatch, Some(Algorithm::Ed25519));
+                assert_eq!(mismatch, Some((Algorithm::Ed25519, fingerprint(&other))));
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
