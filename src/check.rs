@@ -26,22 +26,39 @@ pub struct Check {
 
 impl Check {
     fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check { ok: true, subject: subject.into(), detail: detail.into() }
+        Check {
+            ok: true,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
     }
     fn fail(subject: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check { ok: false, subject: subject.into(), detail: detail.into() }
+        Check {
+            ok: false,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
     }
 }
 
 /// Runs every check of the configuration.
 pub async fn run(config: &Config) -> Vec<Check> {
-    let mut checks = vec![Check::ok("config", format!("{} is valid", config.file.display()))];
+    let mut checks = vec![Check::ok(
+        "config",
+        format!("{} is valid", config.file.display()),
+    )];
     for flow in config.flows.values() {
         if let Direction::Import(import) = &flow.direction {
             if let Format::Xml { schema: xsd } = &import.format {
                 checks.push(match schema::check_schema(xsd) {
-                    Ok(()) => Check::ok(format!("flow {}", flow.name), format!("schema {} compiles", xsd.display())),
-                    Err(e) => Check::fail(format!("flow {}", flow.name), format!("{e}: fix `flows.{}.schema`", flow.name)),
+                    Ok(()) => Check::ok(
+                        format!("flow {}", flow.name),
+                        format!("schema {} compiles", xsd.display()),
+                    ),
+                    Err(e) => Check::fail(
+                        format!("flow {}", flow.name),
+                        format!("{e}: fix `flows.{}.schema`", flow.name),
+                    ),
                 });
             }
         }
@@ -66,7 +83,10 @@ async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks
     let subject = format!("partner {}", partner.name);
     let mut t = match AnyTransport::connect(partner).await {
         Ok(t) => {
-            checks.push(Check::ok(&subject, "connected: host key verified, logged in"));
+            checks.push(Check::ok(
+                &subject,
+                "connected: host key verified, logged in",
+            ));
             t
         }
         Err(e) => {
@@ -79,19 +99,34 @@ async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks
         match t.list(&import.inbox).await {
             Ok(entries) => {
                 let files = entries.iter().filter(|e| e.is_file).count();
-                checks.push(Check::ok(&subject, format!("inbox {} readable ({files} files)", import.inbox)));
+                checks.push(Check::ok(
+                    &subject,
+                    format!("inbox {} readable ({files} files)", import.inbox),
+                ));
             }
             Err(e) => checks.push(Check::fail(
                 &subject,
-                format!("inbox {}: {e}: create it or fix `flows.{}.inbox`", import.inbox, flow.name),
+                format!(
+                    "inbox {}: {e}: create it or fix `flows.{}.inbox`",
+                    import.inbox, flow.name
+                ),
             )),
         }
         let now = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
         let (archive_dir, _) = archive_target(&import.archive, "probe", &now);
-        for (what, dir, key) in [("archive", archive_dir, "archive"), ("error", import.error.clone(), "error")] {
+        for (what, dir, key) in [
+            ("archive", archive_dir, "archive"),
+            ("error", import.error.clone(), "error"),
+        ] {
             checks.push(match writable(&mut t, &dir).await {
                 Ok(()) => Check::ok(&subject, format!("{what} folder {dir} writable")),
-                Err(e) => Check::fail(&subject, format!("{what} folder {dir}: {e}: fix its permissions or `flows.{}.{key}`", flow.name)),
+                Err(e) => Check::fail(
+                    &subject,
+                    format!(
+                        "{what} folder {dir}: {e}: fix its permissions or `flows.{}.{key}`",
+                        flow.name
+                    ),
+                ),
             });
         }
     }
@@ -102,7 +137,9 @@ async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks
 async fn writable(t: &mut AnyTransport, dir: &str) -> Result<(), String> {
     t.mkdir_all(dir).await.map_err(|e| e.to_string())?;
     let probe = transport::join(dir, ".edi-bridge-check");
-    t.put(&probe, b"edi-bridge check\n").await.map_err(|e| e.to_string())?;
+    t.put(&probe, b"edi-bridge check\n")
+        .await
+        .map_err(|e| e.to_string())?;
     t.remove(&probe).await.map_err(|e| e.to_string())
 }
 
@@ -110,7 +147,9 @@ async fn writable(t: &mut AnyTransport, dir: &str) -> Result<(), String> {
 fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
     let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for flow in config.flows.values() {
-        let Direction::Import(import) = &flow.direction else { continue };
+        let Direction::Import(import) = &flow.direction else {
+            continue;
+        };
         let mapping = &import.mapping;
         let fields = match &mapping.action {
             Action::Upsert(upsert) => upsert.fields.iter().collect::<Vec<_>>(),
@@ -123,7 +162,14 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
         let model_fields = needed.entry(mapping.model.clone()).or_default();
         if let Action::SetStock(_) = &mapping.action {
             model_fields.extend(
-                ["product_id", "location_id", "inventory_quantity", "inventory_quantity_auto_apply", "quantity"].map(String::from),
+                [
+                    "product_id",
+                    "location_id",
+                    "inventory_quantity",
+                    "inventory_quantity_auto_apply",
+                    "quantity",
+                ]
+                .map(String::from),
             );
         }
         for field in &fields {
@@ -133,7 +179,10 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
         }
         for field in fields {
             if let Some(lookup) = &field.lookup {
-                needed.entry(lookup.model.clone()).or_default().insert(lookup.field.clone());
+                needed
+                    .entry(lookup.model.clone())
+                    .or_default()
+                    .insert(lookup.field.clone());
             }
         }
     }
@@ -142,13 +191,19 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
 
 async fn check_odoo(config: &Config, checks: &mut Vec<Check>) {
     if config.odoo.connection.is_none() {
-        checks.push(Check::ok("odoo", "dry run without a server: nothing to check"));
+        checks.push(Check::ok(
+            "odoo",
+            "dry run without a server: nothing to check",
+        ));
         return;
     }
     let client = match OdooClient::connect(&config.odoo).await {
         Ok(c) => {
             let version = c.server_version().unwrap_or("unknown version").to_string();
-            checks.push(Check::ok("odoo", format!("logged in ({:?}, Odoo {version})", c.protocol())));
+            checks.push(Check::ok(
+                "odoo",
+                format!("logged in ({:?}, Odoo {version})", c.protocol()),
+            ));
             c
         }
         Err(e) => {
@@ -169,9 +224,16 @@ async fn check_odoo(config: &Config, checks: &mut Vec<Check>) {
         let names: Vec<&str> = fields.iter().map(String::as_str).collect();
         match client.fields_get(&model, None, &["type", "readonly"]).await {
             Ok(known) => {
-                let missing: Vec<&str> = names.iter().copied().filter(|f| !known.contains_key(*f)).collect();
+                let missing: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|f| !known.contains_key(*f))
+                    .collect();
                 if missing.is_empty() {
-                    checks.push(Check::ok(&subject, format!("model and fields exist ({})", names.join(", "))));
+                    checks.push(Check::ok(
+                        &subject,
+                        format!("model and fields exist ({})", names.join(", ")),
+                    ));
                 } else {
                     checks.push(Check::fail(
                         &subject,
@@ -183,7 +245,10 @@ async fn check_odoo(config: &Config, checks: &mut Vec<Check>) {
                 }
             }
             Err(e) => {
-                checks.push(Check::fail(&subject, format!("{e}: is the model's module installed?")));
+                checks.push(Check::fail(
+                    &subject,
+                    format!("{e}: is the model's module installed?"),
+                ));
                 continue;
             }
         }
@@ -204,10 +269,14 @@ async fn may_write(client: &OdooClient, model: &str) -> Result<bool, String> {
     let mut args = serde_json::Map::new();
     args.insert("operation".into(), json!("write"));
     let answer = if client.server_major().unwrap_or(18) >= 18 {
-        client.call(model, "has_access", Some(Vec::new()), args, None).await
+        client
+            .call(model, "has_access", Some(Vec::new()), args, None)
+            .await
     } else {
         args.insert("raise_exception".into(), json!(false));
-        client.call(model, "check_access_rights", None, args, None).await
+        client
+            .call(model, "check_access_rights", None, args, None)
+            .await
     };
     match answer {
         Ok(Value::Bool(b)) => Ok(b),
@@ -218,7 +287,11 @@ async fn may_write(client: &OdooClient, model: &str) -> Result<bool, String> {
 
 /// The table as text: one line per check, problems marked so they stand out.
 pub fn render(checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.subject.chars().count()).max().unwrap_or(0);
+    let width = checks
+        .iter()
+        .map(|c| c.subject.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for c in checks {
         let mark = if c.ok { "OK  " } else { "FAIL" };

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 
 use edi_bridge::config::{Config, Direction};
 use edi_bridge::import::explain;
-use edi_bridge::import::replay::Replayed;
 use edi_bridge::import::pass::{self, Listing, Outcome, Runner};
+use edi_bridge::import::replay::Replayed;
 use edi_bridge::ledger::Ledger;
 
 #[derive(Parser)]
@@ -93,7 +93,9 @@ fn main() -> ExitCode {
         Command::Run { once, flows } => runtime.block_on(run(config, once, flows)),
         Command::Validate { file, flow } => validate(&config, &file, &flow),
         Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
-        Command::Replay { flow, files, all } => runtime.block_on(replay(&config, &flow, &files, all)),
+        Command::Replay { flow, files, all } => {
+            runtime.block_on(replay(&config, &flow, &files, all))
+        }
         Command::Status { json } => status(&config, json),
         Command::Check => runtime.block_on(check(&config)),
     };
@@ -297,10 +299,16 @@ fn status(config: &Config, json: bool) -> u8 {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return 0;
     }
-    println!("{:<24} {:>9} {:>7} {:>8} {:>12}  last activity", "flow", "archived", "failed", "waiting", "in progress");
+    println!(
+        "{:<24} {:>9} {:>7} {:>8} {:>12}  last activity",
+        "flow", "archived", "failed", "waiting", "in progress"
+    );
     for c in &rows {
         println!(
             "{:<24} {:>9} {:>7} {:>8} {:>12}  {}",

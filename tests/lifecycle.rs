@@ -19,14 +19,23 @@ fn complete_files_are_archived_and_their_operations_printed() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let ops = operations(&out);
     assert_eq!(ops.len(), 5, "one operation per product");
-    assert!(ops.iter().all(|op| op["action"] == "upsert" && op["model"] == "product.product"));
+    assert!(
+        ops.iter()
+            .all(|op| op["action"] == "upsert" && op["model"] == "product.product")
+    );
     assert_eq!(ops[0]["file"], "products-1.xml");
     assert_eq!(ops[0]["record"], 1);
     assert!(files_in(&stand.inbox()).is_empty(), "the inbox is empty");
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 1, "{archived:?}");
-    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Brussels").unwrap());
-    let expected = format!("{:04}/{:02}/{:02}/products-1.xml", today.year(), today.month(), today.day());
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Brussels").unwrap());
+    let expected = format!(
+        "{:04}/{:02}/{:02}/products-1.xml",
+        today.year(),
+        today.month(),
+        today.day()
+    );
     assert_eq!(archived[0], expected);
     assert_eq!(
         fs::read(stand.archive_dir().join(&expected)).unwrap(),
@@ -35,7 +44,12 @@ fn complete_files_are_archived_and_their_operations_printed() {
     );
     let status = stand.run(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    let products = status.as_array().unwrap().iter().find(|f| f["flow"] == "products").unwrap();
+    let products = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["flow"] == "products")
+        .unwrap();
     assert_eq!(products["archived"], 1);
     assert_eq!(products["failed"], 0);
 }
@@ -46,32 +60,55 @@ fn an_invalid_file_goes_to_error_with_a_report_and_a_replay_is_a_new_attempt() {
     stand.drop_sample("products-broken.xml");
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 1, "a file went to error/: {}", stderr(&out));
-    assert!(operations(&out).is_empty(), "nothing of an invalid file is applied");
+    assert!(
+        operations(&out).is_empty(),
+        "nothing of an invalid file is applied"
+    );
     assert_eq!(
         files_in(&stand.error_dir()),
-        ["products-broken.xml", "products-broken.xml.error.json", "products-broken.xml.error.txt"]
+        [
+            "products-broken.xml",
+            "products-broken.xml.error.json",
+            "products-broken.xml.error.txt"
+        ]
     );
-    let report = fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
+    let report =
+        fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
     assert!(report.contains("products"), "{report}");
     assert!(report.contains("Attempt:   1"), "{report}");
-    assert!(report.contains("line 12, column"), "the XSD problem with its line and column:\n{report}");
-    assert!(report.contains(&format!("move it back to {}", stand.inbox().display())), "{report}");
+    assert!(
+        report.contains("line 12, column"),
+        "the XSD problem with its line and column:\n{report}"
+    );
+    assert!(
+        report.contains(&format!("move it back to {}", stand.inbox().display())),
+        "{report}"
+    );
 
     // Ops replay the file with the command; the next pass is attempt 2 of the same content.
     let replay = stand.run(&["replay", "products", "products-broken.xml"]);
     assert_eq!(code(&replay), 0, "{}", stderr(&replay));
     assert_eq!(files_in(&stand.inbox()), ["products-broken.xml"]);
-    assert!(files_in(&stand.error_dir()).is_empty(), "the old report went with the file");
+    assert!(
+        files_in(&stand.error_dir()).is_empty(),
+        "the old report went with the file"
+    );
     let again = stand.run(&["run", "--once"]);
     assert_eq!(code(&again), 1);
-    let report = fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
+    let report =
+        fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
     assert!(report.contains("Attempt:   2"), "{report}");
 
     // Moving it back by hand works the same way.
-    fs::rename(stand.error_dir().join("products-broken.xml"), stand.inbox().join("products-broken.xml")).unwrap();
+    fs::rename(
+        stand.error_dir().join("products-broken.xml"),
+        stand.inbox().join("products-broken.xml"),
+    )
+    .unwrap();
     let third = stand.run(&["run", "--once"]);
     assert_eq!(code(&third), 1);
-    let report = fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
+    let report =
+        fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
     assert!(report.contains("Attempt:   3"), "{report}");
 }
 
@@ -82,7 +119,15 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
     let xml = products_xml(1500, "Slowly uploaded product");
     fs::write(&source, &xml).unwrap();
     let batch = stand.dir.path().join("sftp-batch");
-    fs::write(&batch, format!("put {} {}/big.xml\n", source.display(), stand.inbox().display())).unwrap();
+    fs::write(
+        &batch,
+        format!(
+            "put {} {}/big.xml\n",
+            source.display(),
+            stand.inbox().display()
+        ),
+    )
+    .unwrap();
     // OpenSSH's own client, rate-limited to 200 kbit/s in 4 KB requests, one at a time:
     // about 7 s for ~165 KB, in bursts.
     let mut upload = Command::new("sftp")
@@ -90,7 +135,14 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
         .arg(&batch)
         .args(["-i", &stand.sshd.client_key().display().to_string()])
         .args(["-P", &stand.sshd.port().to_string()])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
         .arg(format!("{}@127.0.0.1", stand.sshd.user()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -99,7 +151,10 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
     let target = stand.inbox().join("big.xml");
     let started = Instant::now();
     while fs::metadata(&target).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "the upload never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the upload never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let during = stand.run(&["run", "--once"]);
@@ -108,10 +163,21 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
         "the upload must still be running when the pass ends (it went too fast to test): {}",
         stderr(&during)
     );
-    assert_eq!(code(&during), 0, "an incomplete file is not a failure: {}", stderr(&during));
-    assert!(operations(&during).is_empty(), "nothing of an incomplete file is applied");
+    assert_eq!(
+        code(&during),
+        0,
+        "an incomplete file is not a failure: {}",
+        stderr(&during)
+    );
+    assert!(
+        operations(&during).is_empty(),
+        "nothing of an incomplete file is applied"
+    );
     assert!(target.exists(), "the incomplete file stays in the inbox");
-    assert!(!stand.error_dir().exists(), "an incomplete file never goes to error/");
+    assert!(
+        !stand.error_dir().exists(),
+        "an incomplete file never goes to error/"
+    );
     assert!(!stand.archive_dir().exists());
 
     let status = upload.wait().unwrap();
@@ -121,7 +187,10 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
     assert_eq!(operations(&after).len(), 1500);
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 1);
-    assert_eq!(fs::read_to_string(stand.archive_dir().join(&archived[0])).unwrap(), xml);
+    assert_eq!(
+        fs::read_to_string(stand.archive_dir().join(&archived[0])).unwrap(),
+        xml
+    );
 }
 
 #[test]
@@ -139,7 +208,11 @@ fn a_wrong_host_key_stops_the_partner_and_touches_nothing() {
         "the message names the key the server presented: {err}"
     );
     assert!(operations(&out).is_empty());
-    assert_eq!(files_below(&stand.sshd.data_dir()), before, "nothing touched on the server");
+    assert_eq!(
+        files_below(&stand.sshd.data_dir()),
+        before,
+        "nothing touched on the server"
+    );
 }
 
 #[test]
@@ -159,24 +232,43 @@ fn hostile_files_go_to_error_with_a_report_and_never_crash_the_process() {
     }
     // A UTF-8 BOM and a name with spaces and accents are fine.
     let good = products_xml(2, "Chaise");
-    fs::write(stand.inbox().join("bom.xml"), [b"\xEF\xBB\xBF".as_slice(), good.as_bytes()].concat()).unwrap();
+    fs::write(
+        stand.inbox().join("bom.xml"),
+        [b"\xEF\xBB\xBF".as_slice(), good.as_bytes()].concat(),
+    )
+    .unwrap();
     fs::write(stand.inbox().join("produits d'été 2026.xml"), &good).unwrap();
 
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let failed = files_in(&stand.error_dir());
     for (name, _) in hostile {
-        assert!(failed.contains(&name.to_string()), "{name} in error/: {failed:?}\n{}", stderr(&out));
-        let report = fs::read_to_string(stand.error_dir().join(format!("{name}.error.txt"))).unwrap();
+        assert!(
+            failed.contains(&name.to_string()),
+            "{name} in error/: {failed:?}\n{}",
+            stderr(&out)
+        );
+        let report =
+            fs::read_to_string(stand.error_dir().join(format!("{name}.error.txt"))).unwrap();
         assert!(report.contains("What failed"), "{report}");
-        assert!(!report.contains("root:x:0:0"), "no file content leaks into a report");
+        assert!(
+            !report.contains("root:x:0:0"),
+            "no file content leaks into a report"
+        );
     }
     let doctype = fs::read_to_string(stand.error_dir().join("doctype.xml.error.txt")).unwrap();
     assert!(doctype.contains("DOCTYPE"), "{doctype}");
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 2, "{archived:?}");
-    assert!(archived.iter().any(|a| a.ends_with("produits d'été 2026.xml")));
-    assert!(files_in(&stand.inbox()).is_empty(), "every file in exactly one place");
+    assert!(
+        archived
+            .iter()
+            .any(|a| a.ends_with("produits d'été 2026.xml"))
+    );
+    assert!(
+        files_in(&stand.inbox()).is_empty(),
+        "every file in exactly one place"
+    );
     assert_eq!(operations(&out).len(), 4, "only the good files' records");
 }
 
@@ -197,26 +289,51 @@ fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
     for point in ["claimed", "fetched", "applied", "archiving", "moved"] {
         let stand = Stand::new();
         stand.drop_sample("products-1.xml");
-        let crashed = stand.command(&["run", "--once"]).env("EDI_BRIDGE_CRASH_AT", point).output().unwrap();
-        assert_eq!(crashed.status.signal(), Some(9), "{point}: killed: {}", stderr(&crashed));
+        let crashed = stand
+            .command(&["run", "--once"])
+            .env("EDI_BRIDGE_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{point}: killed: {}",
+            stderr(&crashed)
+        );
         let printed_before = operations(&crashed).len();
 
         let rerun = stand.run(&["run", "--once"]);
         assert_eq!(code(&rerun), 0, "{point}: {}", stderr(&rerun));
         let printed_after = operations(&rerun).len();
-        let expected_after = if ["applied", "archiving", "moved"].contains(&point) { 0 } else { 5 };
+        let expected_after = if ["applied", "archiving", "moved"].contains(&point) {
+            0
+        } else {
+            5
+        };
         assert_eq!(
             printed_after, expected_after,
             "{point}: a file whose operations completed is only archived (before: {printed_before})"
         );
         assert!(files_in(&stand.inbox()).is_empty(), "{point}: inbox empty");
         let archived = files_below(&stand.archive_dir());
-        assert_eq!(archived.len(), 1, "{point}: archived exactly once: {archived:?}");
-        assert!(archived[0].ends_with("/products-1.xml"), "{point}: {archived:?}");
+        assert_eq!(
+            archived.len(),
+            1,
+            "{point}: archived exactly once: {archived:?}"
+        );
+        assert!(
+            archived[0].ends_with("/products-1.xml"),
+            "{point}: {archived:?}"
+        );
         assert!(!stand.error_dir().exists(), "{point}");
         let status = stand.run(&["status", "--json"]);
         let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-        let products = status.as_array().unwrap().iter().find(|f| f["flow"] == "products").unwrap();
+        let products = status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == "products")
+            .unwrap();
         assert_eq!(products["archived"], 1, "{point}: {products}");
         assert_eq!(products["in_progress"], 0, "{point}: {products}");
     }
@@ -226,14 +343,22 @@ fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
 fn kill_9_while_moving_a_file_to_error_leaves_it_there_with_its_report() {
     let stand = Stand::new();
     stand.drop_sample("products-broken.xml");
-    let crashed = stand.command(&["run", "--once"]).env("EDI_BRIDGE_CRASH_AT", "reported").output().unwrap();
+    let crashed = stand
+        .command(&["run", "--once"])
+        .env("EDI_BRIDGE_CRASH_AT", "reported")
+        .output()
+        .unwrap();
     assert_eq!(crashed.status.signal(), Some(9));
     let rerun = stand.run(&["run", "--once"]);
     assert_eq!(code(&rerun), 1, "{}", stderr(&rerun));
     assert!(files_in(&stand.inbox()).is_empty());
     assert_eq!(
         files_in(&stand.error_dir()),
-        ["products-broken.xml", "products-broken.xml.error.json", "products-broken.xml.error.txt"]
+        [
+            "products-broken.xml",
+            "products-broken.xml.error.json",
+            "products-broken.xml.error.txt"
+        ]
     );
 }
 
@@ -241,13 +366,30 @@ fn kill_9_while_moving_a_file_to_error_leaves_it_there_with_its_report() {
 fn two_runs_at_once_take_each_file_once() {
     let stand = Stand::new();
     for i in 0..12 {
-        fs::write(stand.inbox().join(format!("batch-{i:02}.xml")), products_xml(3, &format!("file {i}"))).unwrap();
+        fs::write(
+            stand.inbox().join(format!("batch-{i:02}.xml")),
+            products_xml(3, &format!("file {i}")),
+        )
+        .unwrap();
     }
     // Let the files settle first so both runs find them complete at once.
     std::thread::sleep(Duration::from_millis(1200));
-    let first = stand.command(&["run", "--once"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let second = stand.command(&["run", "--once"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    let first = stand
+        .command(&["run", "--once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = stand
+        .command(&["run", "--once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
     let mut printed: Vec<String> = operations(&first)
         .into_iter()
         .chain(operations(&second))
@@ -260,7 +402,10 @@ fn two_runs_at_once_take_each_file_once() {
     assert_eq!(total, 36, "every record applied once");
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 12, "{archived:?}");
-    assert!(archived.iter().all(|a| !a.contains('~')), "no file archived twice: {archived:?}");
+    assert!(
+        archived.iter().all(|a| !a.contains('~')),
+        "no file archived twice: {archived:?}"
+    );
     assert!(files_in(&stand.inbox()).is_empty());
 }
 
@@ -274,7 +419,10 @@ fn a_name_collision_in_the_archive_gets_a_suffix_and_overwrites_nothing() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 2, "{archived:?}");
-    assert!(archived[0].ends_with("/daily.xml") && archived[1].ends_with("/daily~2.xml"), "{archived:?}");
+    assert!(
+        archived[0].ends_with("/daily.xml") && archived[1].ends_with("/daily~2.xml"),
+        "{archived:?}"
+    );
     let first = fs::read_to_string(stand.archive_dir().join(&archived[0])).unwrap();
     assert!(first.contains("first 0"), "the first file is intact");
 }
@@ -286,13 +434,20 @@ fn a_done_marker_decides_when_a_file_is_complete() {
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 0);
     assert!(operations(&out).is_empty());
-    assert!(stderr(&out).contains("products-1.xml.done"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("products-1.xml.done"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stand.inbox().join("products-1.xml").exists());
     fs::write(stand.inbox().join("products-1.xml.done"), b"").unwrap();
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(operations(&out).len(), 5);
-    assert!(files_in(&stand.inbox()).is_empty(), "the marker is removed with its file");
+    assert!(
+        files_in(&stand.inbox()).is_empty(),
+        "the marker is removed with its file"
+    );
 }
 
 #[test]
@@ -329,26 +484,49 @@ fn a_partner_outage_leaves_files_waiting_in_the_inbox() {
 #[test]
 fn validate_prints_the_operations_and_touches_nothing() {
     let stand = Stand::new();
-    let good = stand.run(&["validate", &format!("{REPO}/samples/products-1.xml"), "--flow", "products"]);
+    let good = stand.run(&[
+        "validate",
+        &format!("{REPO}/samples/products-1.xml"),
+        "--flow",
+        "products",
+    ]);
     assert_eq!(code(&good), 0, "{}", stderr(&good));
     let ops = operations(&good);
     assert_eq!(ops.len(), 5);
-    assert_eq!(ops[0]["key"]["default_code"], ops[0]["values"]["default_code"]);
+    assert_eq!(
+        ops[0]["key"]["default_code"],
+        ops[0]["values"]["default_code"]
+    );
     assert!(ops[0]["lookups"]["uom_id"]["model"] == "uom.uom");
-    let bad = stand.run(&["validate", &format!("{REPO}/samples/products-broken.xml"), "--flow", "products"]);
+    let bad = stand.run(&[
+        "validate",
+        &format!("{REPO}/samples/products-broken.xml"),
+        "--flow",
+        "products",
+    ]);
     assert_eq!(code(&bad), 1);
     assert!(stderr(&bad).contains("line 12"), "{}", stderr(&bad));
-    assert!(!stand.dir.path().join("edi-bridge.db").exists(), "validate opens no ledger");
+    assert!(
+        !stand.dir.path().join("edi-bridge.db").exists(),
+        "validate opens no ledger"
+    );
 }
 
 #[test]
 fn configuration_errors_exit_2_and_name_the_key() {
     let stand = Stand::new();
-    let text = fs::read_to_string(&stand.config).unwrap().replace("settle = \"1s\"\nsettle_max", "settle = \"soon\"\nsettle_max");
+    let text = fs::read_to_string(&stand.config).unwrap().replace(
+        "settle = \"1s\"\nsettle_max",
+        "settle = \"soon\"\nsettle_max",
+    );
     fs::write(&stand.config, text).unwrap();
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("flows.products.settle"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("flows.products.settle"),
+        "{}",
+        stderr(&out)
+    );
     let unknown = stand.run(&["run", "--once", "no-such-flow"]);
     assert_eq!(code(&unknown), 2);
 }

@@ -24,14 +24,24 @@ fn odoo_section(odoo: &OdooStandin, extra: &str) -> String {
 
 /// A stand with an Odoo stand-in of `version` behind it.
 fn stand(version: u32, odoo_extra: &str, flow_options: &str) -> (Stand, OdooStandin) {
-    let opts = if version == 19 { StandinOptions::v19() } else { StandinOptions::v18() };
+    let opts = if version == 19 {
+        StandinOptions::v19()
+    } else {
+        StandinOptions::v18()
+    };
     let odoo = OdooStandin::start(opts);
     let stand = Stand::with_odoo(&odoo_section(&odoo, odoo_extra), flow_options);
     (stand, odoo)
 }
 
-fn product_by_code(odoo: &OdooStandin, code: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    odoo.search_records("product.product", json!([["default_code", "=", code], ["active", "in", [true, false]]]))
+fn product_by_code(
+    odoo: &OdooStandin,
+    code: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    odoo.search_records(
+        "product.product",
+        json!([["default_code", "=", code], ["active", "in", [true, false]]]),
+    )
 }
 
 fn products_run(version: u32) {
@@ -43,7 +53,12 @@ fn products_run(version: u32) {
     assert_eq!(desk.len(), 1);
     assert_eq!(desk[0]["name"], "Sit-stand desk 160 x 80 cm, oak");
     assert_eq!(desk[0]["list_price"], 649.0);
-    assert_eq!(odoo.call_count("product.product", "create"), 1, "one create for the batch: {:?}", odoo.calls());
+    assert_eq!(
+        odoo.call_count("product.product", "create"),
+        1,
+        "one create for the batch: {:?}",
+        odoo.calls()
+    );
     assert_eq!(files_below(&stand.archive_dir()).len(), 1);
 
     // The same content again (a replay): nothing is written.
@@ -51,9 +66,23 @@ fn products_run(version: u32) {
     stand.drop_sample("products-1.xml");
     let again = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
-    assert_eq!(odoo.call_count("product.product", "create"), 0, "{:?}", odoo.calls());
-    assert_eq!(odoo.call_count("product.product", "write"), 0, "{:?}", odoo.calls());
-    assert_eq!(product_by_code(&odoo, "FURN-DESK-160").len(), 1, "no duplicate");
+    assert_eq!(
+        odoo.call_count("product.product", "create"),
+        0,
+        "{:?}",
+        odoo.calls()
+    );
+    assert_eq!(
+        odoo.call_count("product.product", "write"),
+        0,
+        "{:?}",
+        odoo.calls()
+    );
+    assert_eq!(
+        product_by_code(&odoo, "FURN-DESK-160").len(),
+        1,
+        "no duplicate"
+    );
 }
 
 #[test]
@@ -75,10 +104,18 @@ fn an_update_writes_only_what_changed() {
     stand.drop_sample("products-2.xml");
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let writes = odoo.call_count("product.product", "write") + odoo.call_count("product.product", "load");
-    assert!(writes <= 1, "changed records cost at most one call: {:?}", odoo.calls());
+    let writes =
+        odoo.call_count("product.product", "write") + odoo.call_count("product.product", "load");
+    assert!(
+        writes <= 1,
+        "changed records cost at most one call: {:?}",
+        odoo.calls()
+    );
     let sample = fs::read_to_string(format!("{REPO}/samples/products-2.xml")).unwrap();
-    assert!(sample.contains("FURN-CHAIR-ERGO"), "products-2.xml updates the chair");
+    assert!(
+        sample.contains("FURN-CHAIR-ERGO"),
+        "products-2.xml updates the chair"
+    );
     let chair = product_by_code(&odoo, "FURN-CHAIR-ERGO");
     assert_eq!(chair.len(), 1);
 }
@@ -118,15 +155,23 @@ lot = {{ path = "Lot", optional = true }}
         );
     fs::write(&stand.config, config).unwrap();
     // The lot of the sample must exist for its product.
-    let chair = product_by_code(&odoo, "FURN-CHAIR-ERGO")[0]["id"].as_i64().unwrap();
+    let chair = product_by_code(&odoo, "FURN-CHAIR-ERGO")[0]["id"]
+        .as_i64()
+        .unwrap();
     odoo.add_lot("LOT-2026-11-A", chair);
     let out = stand.run(&["run", "--once", "stock"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let desk = product_by_code(&odoo, "FURN-DESK-160")[0]["id"].as_i64().unwrap();
+    let desk = product_by_code(&odoo, "FURN-DESK-160")[0]["id"]
+        .as_i64()
+        .unwrap();
     assert_eq!(odoo.qty_available(desk), 24.0);
     assert_eq!(odoo.qty_available(chair), 112.0);
     let creates = odoo.call_count("stock.quant", "create");
-    assert!(creates >= 1 && creates <= 2, "quants in one batch: {:?}", odoo.calls());
+    assert!(
+        (1..=2).contains(&creates),
+        "quants in one batch: {:?}",
+        odoo.calls()
+    );
 }
 
 #[test]
@@ -136,7 +181,10 @@ fn an_odoo_outage_leaves_files_in_the_inbox_and_the_next_pass_applies_them() {
     odoo.stop();
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 1, "work left waiting: {}", stderr(&out));
-    assert!(stand.inbox().join("products-1.xml").exists(), "the file waits in the inbox");
+    assert!(
+        stand.inbox().join("products-1.xml").exists(),
+        "the file waits in the inbox"
+    );
     assert!(!stand.error_dir().exists(), "an outage never uses error/");
 
     odoo.start_again();
@@ -156,11 +204,21 @@ fn an_odoo_outage_leaves_files_in_the_inbox_and_the_next_pass_applies_them() {
 #[test]
 fn a_validation_error_on_one_record_isolates_that_record() {
     let (stand, odoo) = stand(18, "", "");
-    odoo.fail_on_value("product.product", "default_code", "FURN-CAB-3D", "The pedestal is blocked by a test.");
+    odoo.fail_on_value(
+        "product.product",
+        "default_code",
+        "FURN-CAB-3D",
+        "The pedestal is blocked by a test.",
+    );
     stand.drop_sample("products-1.xml");
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 1, "the file went to error/: {}", stderr(&out));
-    for code in ["FURN-DESK-160", "FURN-CHAIR-ERGO", "FURN-LAMP-LED", "SRV-ASSEMBLY"] {
+    for code in [
+        "FURN-DESK-160",
+        "FURN-CHAIR-ERGO",
+        "FURN-LAMP-LED",
+        "SRV-ASSEMBLY",
+    ] {
         assert_eq!(product_by_code(&odoo, code).len(), 1, "{code} applied");
     }
     assert!(product_by_code(&odoo, "FURN-CAB-3D").is_empty());
@@ -175,13 +233,27 @@ fn a_validation_error_on_one_record_isolates_that_record() {
 fn kill_9_during_a_batch_then_a_rerun_creates_no_duplicates() {
     let (stand, odoo) = stand(18, "batch_size = 2", "");
     stand.drop_sample("products-1.xml");
-    let crashed = stand.command(&["run", "--once", "products"]).env("EDI_BRIDGE_CRASH_AT", "batch").output().unwrap();
+    let crashed = stand
+        .command(&["run", "--once", "products"])
+        .env("EDI_BRIDGE_CRASH_AT", "batch")
+        .output()
+        .unwrap();
     assert_eq!(crashed.status.signal(), Some(9), "{}", stderr(&crashed));
     let created_before = odoo.records("product.product").len();
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    for code in ["FURN-DESK-160", "FURN-CHAIR-ERGO", "FURN-CAB-3D", "FURN-LAMP-LED", "SRV-ASSEMBLY"] {
-        assert_eq!(product_by_code(&odoo, code).len(), 1, "{code} exactly once (before rerun: {created_before} products)");
+    for code in [
+        "FURN-DESK-160",
+        "FURN-CHAIR-ERGO",
+        "FURN-CAB-3D",
+        "FURN-LAMP-LED",
+        "SRV-ASSEMBLY",
+    ] {
+        assert_eq!(
+            product_by_code(&odoo, code).len(),
+            1,
+            "{code} exactly once (before rerun: {created_before} products)"
+        );
     }
     assert_eq!(files_below(&stand.archive_dir()).len(), 1);
 }
@@ -195,7 +267,10 @@ fn refused_credentials_stop_the_flow_and_say_api_keys_expire() {
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("90 days"), "{}", stderr(&out));
-    assert!(stand.inbox().join("products-1.xml").exists(), "files stay in the inbox");
+    assert!(
+        stand.inbox().join("products-1.xml").exists(),
+        "files stay in the inbox"
+    );
     assert!(!stand.error_dir().exists());
 }
 
@@ -211,10 +286,17 @@ fn check_reports_every_part_and_exits_0_only_when_all_is_well() {
     assert!(table.contains("uom.uom"), "{table}");
 
     // A mapped field Odoo does not know fails, naming it.
-    let text = fs::read_to_string(&stand.config).unwrap().replace("list_price = \"price\"", "x_price = \"price\"");
+    let text = fs::read_to_string(&stand.config)
+        .unwrap()
+        .replace("list_price = \"price\"", "x_price = \"price\"");
     fs::write(&stand.config, text).unwrap();
     let out = stand.run(&["check"]);
     assert_eq!(code(&out), 1);
     let table = stdout(&out);
-    assert!(table.lines().any(|l| l.starts_with("FAIL") && l.contains("x_price")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("x_price")),
+        "{table}"
+    );
 }

@@ -200,7 +200,9 @@ impl Runner {
             return;
         };
         for rec in leases {
-            let Some(holder) = rec.holder.as_deref() else { continue };
+            let Some(holder) = rec.holder.as_deref() else {
+                continue;
+            };
             if holder != self.holder && holder_is_dead(holder) {
                 tracing::info!(flow = %rec.flow, "{}: resuming the work of a run that stopped ({holder})", rec.name);
                 if let Err(e) = self.ledger().release(rec.id, holder) {
@@ -368,7 +370,10 @@ impl Runner {
             .as_ref()
             .and_then(|r| r.steps.first())
             .map(|s| s.name.local.clone());
-        let tail = match t.read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES).await {
+        let tail = match t
+            .read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES)
+            .await
+        {
             Ok(tail) => tail,
             Err(e) => return Some(format!("its end could not be read ({e}); it waits")),
         };
@@ -530,7 +535,9 @@ impl Runner {
             for p in prepared {
                 let _ = std::fs::remove_file(&p.spool);
                 let outcome = Ok(self.wait(&p.rec, why.clone()));
-                summary.files.push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+                summary
+                    .files
+                    .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
             }
             return;
         }
@@ -542,7 +549,11 @@ impl Runner {
                 let counts = if p.applied.is_empty() {
                     RecordCounts::nothing_applied(Some(p.records), failed.len() as u64)
                 } else {
-                    RecordCounts::with_applied(p.records, p.applied.iter().copied(), failed.len() as u64)
+                    RecordCounts::with_applied(
+                        p.records,
+                        p.applied.iter().copied(),
+                        failed.len() as u64,
+                    )
                 };
                 self.quarantine(
                     t,
@@ -672,7 +683,12 @@ impl Runner {
     /// Applies the operations of every prepared file of a flow, sharing Odoo batches; in a
     /// dry run they are printed instead. `Err((why, stop))`: nothing could be applied — the
     /// files wait; `stop` when a human must fix something (credentials, permissions).
-    async fn apply(&self, flow: &Flow, import: &ImportFlow, prepared: &mut [Prepared]) -> Result<(), (String, bool)> {
+    async fn apply(
+        &self,
+        flow: &Flow,
+        import: &ImportFlow,
+        prepared: &mut [Prepared],
+    ) -> Result<(), (String, bool)> {
         for p in prepared.iter() {
             if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
                 return Err((e.to_string(), false));
@@ -689,17 +705,29 @@ impl Runner {
             let _ = out.flush();
         } else {
             let client = self.odoo().await?;
-            let files: Vec<&[Operation]> = prepared.iter().map(|p| p.operations.as_slice()).collect();
+            let files: Vec<&[Operation]> =
+                prepared.iter().map(|p| p.operations.as_slice()).collect();
             let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
             let mut applier = Applier::new(client, self.config.odoo.batch_size);
             let mut record_batch = |done: BatchDone| {
-                if let Err(e) = self.ledger().batch_done(ids[done.file], &self.holder, done.batch_no, done.records, &done.outcome) {
+                if let Err(e) = self.ledger().batch_done(
+                    ids[done.file],
+                    &self.holder,
+                    done.batch_no,
+                    done.records,
+                    &done.outcome,
+                ) {
                     tracing::error!("ledger: {e}");
                 }
                 crash_point("batch");
             };
             let results = applier
-                .apply(&import.mapping, &files, import.on_record_error, &mut record_batch)
+                .apply(
+                    &import.mapping,
+                    &files,
+                    import.on_record_error,
+                    &mut record_batch,
+                )
                 .await
                 .map_err(|e| {
                     let stop = e.consequence() == Consequence::Stop;
@@ -710,14 +738,25 @@ impl Runner {
                     p.stage = Stage::Odoo;
                 }
                 p.applied = result.applied;
-                p.problems.extend(result.failed.into_iter().map(odoo_problem));
+                p.problems
+                    .extend(result.failed.into_iter().map(odoo_problem));
                 p.problems.sort_by_key(|x| x.record);
             }
         }
         for p in prepared.iter() {
             let failed = p.records.saturating_sub(p.applied.len() as u64);
-            let detail = self.config.odoo.dry_run.then_some("dry run: printed, not sent");
-            if let Err(e) = self.ledger().applied(p.rec.id, &self.holder, p.applied.len() as u64, failed, detail) {
+            let detail = self
+                .config
+                .odoo
+                .dry_run
+                .then_some("dry run: printed, not sent");
+            if let Err(e) = self.ledger().applied(
+                p.rec.id,
+                &self.holder,
+                p.applied.len() as u64,
+                failed,
+                detail,
+            ) {
                 tracing::error!("ledger: {e}");
             }
         }
@@ -913,7 +952,9 @@ pub fn check_and_stream(
             }
             Err(e) => {
                 return Err(match e.consequence() {
-                    Consequence::Reject => Early::Reject(Stage::Validation, vec![Problem::new(e.to_string())]),
+                    Consequence::Reject => {
+                        Early::Reject(Stage::Validation, vec![Problem::new(e.to_string())])
+                    }
                     Consequence::Stop => Early::Wait(format!("{e} (fix the flow's `schema`)")),
                     Consequence::Retry => Early::Wait(e.to_string()),
                 });

@@ -17,13 +17,24 @@ pub enum Replayed {
 const REPORT_SUFFIXES: [&str; 2] = [".error.txt", ".error.json"];
 
 /// Moves `names` (or, with `all`, every failed file) of `flow` back into its inbox.
-pub async fn replay(config: &Config, flow: &str, names: &[String], all: bool) -> Result<Vec<Replayed>, String> {
-    let flow_cfg = config.flow(flow).ok_or_else(|| format!("no flow named `{flow}`"))?;
+pub async fn replay(
+    config: &Config,
+    flow: &str,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<Replayed>, String> {
+    let flow_cfg = config
+        .flow(flow)
+        .ok_or_else(|| format!("no flow named `{flow}`"))?;
     let Direction::Import(import) = &flow_cfg.direction else {
-        return Err(format!("flow `{flow}` is an export flow: nothing to replay"));
+        return Err(format!(
+            "flow `{flow}` is an export flow: nothing to replay"
+        ));
     };
     let partner = &config.partners[&flow_cfg.partner];
-    let mut t = AnyTransport::connect(partner).await.map_err(|e| e.to_string())?;
+    let mut t = AnyTransport::connect(partner)
+        .await
+        .map_err(|e| e.to_string())?;
     let listed = match t.list(&import.error).await {
         Ok(entries) => entries,
         Err(TransportError::NotFound { .. }) => Vec::new(),
@@ -38,7 +49,10 @@ pub async fn replay(config: &Config, flow: &str, names: &[String], all: bool) ->
     let mut done = Vec::new();
     for name in wanted {
         if crate::import::settle::unsafe_name(&name).is_some() || !failed.contains(&name) {
-            done.push(Replayed::Refused { name, why: format!("not a failed file in {}", import.error) });
+            done.push(Replayed::Refused {
+                name,
+                why: format!("not a failed file in {}", import.error),
+            });
             continue;
         }
         let from = transport::join(&import.error, &name);
@@ -54,7 +68,10 @@ pub async fn replay(config: &Config, flow: &str, names: &[String], all: bool) ->
                 name,
                 why: format!("a file of that name is already waiting in {}", import.inbox),
             }),
-            Err(e) => done.push(Replayed::Refused { name, why: e.to_string() }),
+            Err(e) => done.push(Replayed::Refused {
+                name,
+                why: e.to_string(),
+            }),
         }
     }
     let _ = t.close().await;
