@@ -1,9 +1,9 @@
 //! Download and upload throughput of the SFTP transport against OpenSSH's own `sftp` client,
 //! both talking to the same real sshd on loopback, on the same file.
 //!
-//! Run: `cargo run --release --example sftp_throughput [MEGABYTES] [ROUNDS]`
-//! (size in MiB, default 200; 3 rounds; needs `openssh-server` and `openssh-client`). Each line gives
-//! the best round; times include connect and login for both clients, and the transport's
+//! Run: `cargo run --release --example sftp_throughput [MIB] [ROUNDS]` (default 200 MiB,
+//! 3 rounds; needs `openssh-server` and `openssh-client`). Each line gives the best round;
+//! times include connect and login for both clients, and the transport's
 //! download includes computing the sha256. OpenSSH is measured with its default cipher
 //! choice and with the AES-GCM cipher edi-bridge prefers on processors with AES instructions.
 //!
