@@ -656,7 +656,13 @@ impl Runner {
             Err(e) => return Err((rec, entry, Early::Wait(e.to_string()))),
         };
         crash_point("fetched");
-        match check_and_map(import, &spool).await {
+        let mapped = check_and_map(import, &spool).await;
+        // A large file may take a while: keep the claim alive for the steps still ahead.
+        if let Err(e) = self.renew(&rec) {
+            let _ = std::fs::remove_file(&spool);
+            return Err((rec, entry, Early::Wait(e)));
+        }
+        match mapped {
             Ok((operations, problems, records)) => {
                 if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
                     let _ = std::fs::remove_file(&spool);
@@ -719,6 +725,7 @@ impl Runner {
                 ) {
                     tracing::error!("ledger: {e}");
                 }
+                let _ = self.ledger().renew(ids[done.file], &self.holder, LEASE, now_ms());
                 crash_point("batch");
             };
             let results = applier
@@ -762,6 +769,13 @@ impl Runner {
         }
         crash_point("applied");
         Ok(())
+    }
+
+    /// Extends this run's lease on a file.
+    fn renew(&self, rec: &FileRecord) -> Result<(), String> {
+        self.ledger()
+            .renew(rec.id, &self.holder, LEASE, now_ms())
+            .map_err(|e| e.to_string())
     }
 
     /// The Odoo connection of this run, opened once.
