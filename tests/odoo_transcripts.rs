@@ -16,15 +16,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use support::standin::{OdooStandin, StandinOptions};
 
 fn transcripts_dir(version: u32) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/odoo-transcripts")
-        .join(version.to_string())
+    support::shared::shared_dir("odoo-transcripts").join(version.to_string())
 }
 
 /// How one transcript is compared less strictly, and why.

@@ -2,6 +2,8 @@
 //! multi-file schemas with their official examples, and hostile documents that must produce
 //! problems — never a crash, never a file read or a network connection on their behalf.
 
+mod support;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -34,7 +36,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The OASIS UBL 2.1 tree shared by the team (read-only).
 fn ubl() -> PathBuf {
-    let dir = repo().join("../shared/corpus/ubl-2.1");
+    let dir = support::shared::shared_dir("corpus/ubl-2.1");
     assert!(
         dir.join("xsd/maindoc").is_dir() && dir.join("xml").is_dir(),
         "the UBL 2.1 corpus is missing at {} (expected xsd/maindoc, xsd/common and xml/)",
