@@ -5,14 +5,15 @@
 //! `urn:edi-bridge:products:1`, valid against `xsd/products.xsd`) of `EDI_BENCH_MB` megabytes
 //! (default 1024) under `target/bench-data/`, reusing it when it is already there, then times
 //! `schema::validate_file` and `mapping::map_file` (with a sink that only counts) one after the
-//! other. For each step it prints seconds, MB/s and the peak resident memory of that step
-//! (VmHWM, reset between steps through /proc/self/clear_refs). `EDI_BENCH_VALIDATE=0` times
-//! the mapping alone.
+//! other, each in a process of its own so that its peak resident memory (VmHWM) is its own.
+//! For each step it prints seconds, MB/s and that peak. `EDI_BENCH_VALIDATE=0` times the
+//! mapping alone.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use edi_bridge::config::{
@@ -25,15 +26,21 @@ use edi_bridge::schema::validate_file;
 const NS: &str = "urn:edi-bridge:products:1";
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, step, file] = args.as_slice()
+        && flag == "--step"
+    {
+        run_step(step, Path::new(file));
+        return;
+    }
+
     let mb: u64 = std::env::var("EDI_BENCH_MB")
         .ok()
         .map(|v| v.parse().expect("EDI_BENCH_MB is a number of megabytes"))
         .unwrap_or(1024);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target/bench-data");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     fs::create_dir_all(&dir).expect("create target/bench-data");
     let file = dir.join(format!("products-{mb}MB.xml"));
-
     if file.exists() {
         println!("reusing {}", file.display());
     } else {
@@ -45,70 +52,93 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
-    let size = fs::metadata(&file).expect("bench file").len();
-    let size_mb = size as f64 / (1024.0 * 1024.0);
+    let size_mb = fs::metadata(&file).expect("bench file").len() as f64 / (1024.0 * 1024.0);
     println!("file: {size_mb:.0} MB");
     println!(
         "{:<10} {:>9} {:>9} {:>14}",
         "step", "seconds", "MB/s", "peak RSS (MB)"
     );
 
-    let mut total = 0.0;
-
-    let schema = root.join("xsd/products.xsd");
-    reset_peak_rss();
-    let started = Instant::now();
-    let validated = if std::env::var("EDI_BENCH_VALIDATE").as_deref() == Ok("0") {
-        None
-    } else {
-        Some(std::panic::catch_unwind(|| validate_file(&schema, &file)))
-    };
-    let secs = started.elapsed().as_secs_f64();
-    match validated {
-        None => println!("validate   skipped (EDI_BENCH_VALIDATE=0)"),
-        Some(Ok(Ok(problems))) => {
-            assert!(
-                problems.is_empty(),
-                "generated file invalid: {:?}",
-                &problems[..1]
-            );
-            total += secs;
-            report("validate", secs, size_mb);
-        }
-        Some(Ok(Err(e))) => println!("validate   skipped: {e}"),
-        Some(Err(_)) => {
-            println!("validate   skipped: schema::validate_file is not implemented yet")
-        }
+    let mut steps = vec!["validate", "map"];
+    if std::env::var("EDI_BENCH_VALIDATE").as_deref() == Ok("0") {
+        steps.remove(0);
     }
-
-    reset_peak_rss();
-    let started = Instant::now();
-    let mut operations = 0u64;
-    let outcome = map_file(
-        &xml_format(&schema),
-        &products_mapping(),
-        &file,
-        &mut |op| {
-            std::hint::black_box(&op);
-            operations += 1;
-        },
-    )
-    .expect("mapping the bench file");
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(outcome.problem_count, 0, "{:?}", outcome.problems.first());
-    assert_eq!(operations, outcome.records);
-    total += secs;
-    report("map", secs, size_mb);
-    println!("{:<10} {total:>9.2} {:>9.1}", "total", size_mb / total);
-    println!("records: {}", outcome.records);
+    let mut total = 0.0;
+    for step in steps {
+        // Each step runs in a process of its own, so the peak memory it reports is its own.
+        let out = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--step", step])
+            .arg(&file)
+            .output()
+            .expect("run a step");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let result = stdout.lines().find_map(|l| l.strip_prefix("step-result "));
+        let Some((secs, rss_kb, note)) = result.and_then(parse_result) else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = if stderr.contains("not yet implemented") {
+                "not implemented yet"
+            } else {
+                stderr
+                    .lines()
+                    .find(|l| l.contains("panicked"))
+                    .unwrap_or("failed")
+            };
+            println!("{step:<10} skipped: {why}");
+            continue;
+        };
+        total += secs;
+        println!(
+            "{step:<10} {secs:>9.2} {:>9.1} {:>14.1}  {note}",
+            size_mb / secs,
+            rss_kb as f64 / 1024.0
+        );
+    }
+    if total > 0.0 {
+        println!("{:<10} {total:>9.2} {:>9.1}", "total", size_mb / total);
+    }
 }
 
-fn report(step: &str, secs: f64, size_mb: f64) {
-    println!(
-        "{step:<10} {secs:>9.2} {:>9.1} {:>14.1}",
-        size_mb / secs,
-        peak_rss_kb() as f64 / 1024.0
-    );
+fn parse_result(line: &str) -> Option<(f64, u64, &str)> {
+    let mut parts = line.splitn(3, ' ');
+    let secs = parts.next()?.parse().ok()?;
+    let rss_kb = parts.next()?.parse().ok()?;
+    Some((secs, rss_kb, parts.next().unwrap_or("")))
+}
+
+/// Runs one step on `file` and prints `step-result <seconds> <peak RSS kB> <note>`.
+fn run_step(step: &str, file: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("xsd/products.xsd");
+    let started = Instant::now();
+    let note = match step {
+        "validate" => {
+            let problems = validate_file(&schema, file).expect("products.xsd compiles");
+            assert!(
+                problems.is_empty(),
+                "bench file invalid: {:?}",
+                &problems[..1]
+            );
+            "valid".to_owned()
+        }
+        "map" => {
+            let mut operations = 0u64;
+            let outcome = map_file(
+                &Format::Xml { schema },
+                &products_mapping(),
+                file,
+                &mut |op| {
+                    std::hint::black_box(&op);
+                    operations += 1;
+                },
+            )
+            .expect("mapping the bench file");
+            assert_eq!(outcome.problem_count, 0, "{:?}", outcome.problems.first());
+            assert_eq!(operations, outcome.records);
+            format!("{operations} operations")
+        }
+        other => panic!("unknown step {other}"),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!("step-result {secs} {} {note}", peak_rss_kb());
 }
 
 /// Writes products until the file reaches `bytes`; returns how many.
@@ -145,12 +175,6 @@ fn write_products(file: &Path, bytes: u64) -> u64 {
     drop(out);
     fs::rename(&partial, file).expect("rename");
     n
-}
-
-fn xml_format(schema: &Path) -> Format {
-    Format::Xml {
-        schema: schema.to_owned(),
-    }
 }
 
 fn qname(local: &str) -> QName {
@@ -225,12 +249,6 @@ fn products_mapping() -> Mapping {
             ],
         }),
     }
-}
-
-/// Resets the kernel's peak-RSS mark so the next step's VmHWM is its own.
-fn reset_peak_rss() {
-    // "5" resets the peak resident set size (Linux ≥ 4.0). Without it the peak is cumulative.
-    let _ = fs::write("/proc/self/clear_refs", "5");
 }
 
 fn peak_rss_kb() -> u64 {
