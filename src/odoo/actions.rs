@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Action, Mapping, OnRecordError, Snapshot};
+use crate::config::{Action, Mapping, OnRecordError, Snapshot, UpsertMapping};
 use crate::error::Consequence;
 use crate::odoo::client::{Args, OdooClient, SearchOptions};
 use crate::odoo::error::OdooError;
@@ -136,7 +136,7 @@ impl<'a> Applier<'a> {
         let work = match &mapping.action {
             Action::Upsert(upsert) => Work::Upsert {
                 model: &mapping.model,
-                key: &upsert.key,
+                upsert,
             },
             Action::SetStock(stock) => Work::Stock {
                 snapshot: stock.snapshot,
@@ -228,7 +228,7 @@ impl<'a> Applier<'a> {
         g: &mut Guard,
     ) -> Result<Outcome, OdooError> {
         match work {
-            Work::Upsert { model, key } => self.upsert(model, key, files, batch, g).await,
+            Work::Upsert { model, upsert } => self.upsert(model, upsert, files, batch, g).await,
             Work::Stock { .. } => self.set_stock(files, batch, g).await,
         }
     }
@@ -238,12 +238,13 @@ impl<'a> Applier<'a> {
     async fn upsert(
         &mut self,
         model: &str,
-        key: &[String],
+        upsert: &UpsertMapping,
         files: &[&[Operation]],
         batch: &[At],
         g: &mut Guard,
     ) -> Result<Outcome, OdooError> {
         let client = self.client;
+        let key = upsert.key.as_slice();
         let mut out = Outcome::default();
         let ops = g.keep(tagged(files, batch), &mut out);
         self.resolve(ops.iter().flat_map(|(_, op)| op.lookups.values()))
@@ -263,7 +264,11 @@ impl<'a> Applier<'a> {
         for (_, vals) in &items {
             fields.extend(vals.keys().map(String::as_str));
         }
-        self.describe(model, &fields).await?;
+        // Every mapped field at once: one fields_get per run, even if the first records
+        // leave optional fields out.
+        let mut described = fields.clone();
+        described.extend(upsert.fields.iter().map(|f| f.field.as_str()));
+        self.describe(model, &described).await?;
         let info = self.fields.get(model).cloned().unwrap_or_default();
 
         let found = match search_keys(client, model, key, &items, &fields).await {
@@ -869,8 +874,13 @@ impl<'a> Applier<'a> {
 
 /// What a call of [`Applier::apply`] does with each operation.
 enum Work<'m> {
-    Upsert { model: &'m str, key: &'m [String] },
-    Stock { snapshot: Snapshot },
+    Upsert {
+        model: &'m str,
+        upsert: &'m UpsertMapping,
+    },
+    Stock {
+        snapshot: Snapshot,
+    },
 }
 
 /// An operation: which file, which index in it.
