@@ -251,38 +251,9 @@ impl XmlRecords {
                 Ok(event) => event,
                 Err(e) => return Err(parse_error(&self.file, &self.reader, start, e)),
             };
-            let (element, empty) = match event {
-                Event::Start(e) => {
-                    let level = self.depth;
-                    self.depth += 1;
-                    match step_element(
-                        &self.reader,
-                        &mut self.namespaces,
-                        &self.steps,
-                        self.matched,
-                        level,
-                        &e,
-                    ) {
-                        Ok(Some(el)) => (el, false),
-                        Ok(None) => continue,
-                        Err(msg) => return Err(xml_error(&self.file, start, msg)),
-                    }
-                }
-                Event::Empty(e) => {
-                    let level = self.depth;
-                    match step_element(
-                        &self.reader,
-                        &mut self.namespaces,
-                        &self.steps,
-                        self.matched,
-                        level,
-                        &e,
-                    ) {
-                        Ok(Some(el)) => (el, true),
-                        Ok(None) => continue,
-                        Err(msg) => return Err(xml_error(&self.file, start, msg)),
-                    }
-                }
+            let (tag, empty) = match event {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
                 Event::End(_) => {
                     self.depth = self.depth.saturating_sub(1);
                     self.matched = self.matched.min(self.depth);
@@ -307,16 +278,29 @@ impl XmlRecords {
                 }
                 _ => continue,
             };
-            // `step_element` returned an element: either the next step on the way to the
-            // records, or a record itself.
-            let level = self.depth - usize::from(!empty);
+            let level = self.depth;
+            if !empty {
+                self.depth += 1;
+            }
+            let mut element = match step_element(
+                &self.reader,
+                &mut self.namespaces,
+                &self.steps,
+                self.matched,
+                level,
+                &tag,
+            ) {
+                Ok(Some(element)) => element,
+                Ok(None) => continue,
+                Err(msg) => return Err(xml_error(&self.file, start, msg)),
+            };
+            // The element is either the next step on the way to the records, or a record.
             if level + 1 < self.steps.len() {
                 if !empty {
                     self.matched = level + 1;
                 }
                 continue;
             }
-            let mut element = element;
             if empty {
                 element.finish_text();
             } else {
@@ -759,7 +743,7 @@ impl CsvRows {
     }
 }
 
-/// Makes `Cow` text from a raw value for messages, cut to a readable length.
+/// A value as shown in a problem: cut to a readable length.
 pub(crate) fn shorten(value: &str) -> Cow<'_, str> {
     const MAX: usize = 200;
     match value.char_indices().nth(MAX) {
