@@ -725,7 +725,9 @@ impl Runner {
                 ) {
                     tracing::error!("ledger: {e}");
                 }
-                let _ = self.ledger().renew(ids[done.file], &self.holder, LEASE, now_ms());
+                let _ = self
+                    .ledger()
+                    .renew(ids[done.file], &self.holder, LEASE, now_ms());
                 crash_point("batch");
             };
             let results = applier
