@@ -1319,6 +1319,27 @@ mod tests {
     }
 
     #[test]
+    fn csv_lines_are_right_with_crlf_line_ends_and_quoted_newlines() {
+        let text = "R\u{e9}f\u{e9}rence;D\u{e9}signation;Prix;Stock;Mis \u{e0} jour\r\n\
+                    A;\"Deux\r\nlignes\";1;;\r\n\
+                    B;Une;x;;\r\n\
+                    C;\"Q\";3;;\r\n";
+        let (outcome, ops) = run(
+            &csv_format(UTF_8_ENCODING, '.'),
+            &csv_mapping(),
+            text.as_bytes(),
+        );
+        let lines: Vec<(u64, u64)> = ops.iter().map(|o| (o.record, o.line)).collect();
+        assert_eq!(lines, vec![(1, 2), (3, 5)]);
+        assert_eq!(ops[0].values["name"], json!("Deux\r\nlignes"));
+        assert_eq!(ops[1].values["name"], json!("Q"));
+        assert_eq!(
+            (outcome.problems[0].record, outcome.problems[0].line),
+            (2, 4)
+        );
+    }
+
+    #[test]
     fn a_utf8_csv_with_other_bytes_is_a_bad_encoding() {
         let mut bytes = "Référence;Désignation;Prix;Stock;Mis à jour\nA;B;1;;\n"
             .as_bytes()
