@@ -1055,3 +1055,36 @@ async fn a_batch_that_keeps_timing_out_is_halved_once_then_waits() {
         odoo.clear_faults();
     }
 }
+
+#[tokio::test]
+async fn a_barcode_moving_from_an_existing_product_to_a_new_one_is_applied() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        odoo.add_product_with(json!({
+            "default_code": "EAN-OLD", "name": "Old", "barcode": "5400000000017",
+        }));
+        let with_barcode = |mut op: Operation, barcode: &str| {
+            op.values.insert("barcode".into(), json!(barcode));
+            op
+        };
+        let ops = vec![
+            with_barcode(product(1, "EAN-NEW", "New", 2.0, "Units"), "5400000000017"),
+            with_barcode(product(2, "EAN-OLD", "Old", 1.0, "Units"), "5400000000024"),
+        ];
+        let (results, _) = run(&client, 200, &products_mapping(), &[&ops]).await;
+        assert!(
+            results[0].failed.is_empty(),
+            "Odoo {version}: {:?}",
+            results[0].failed
+        );
+        assert_eq!(
+            one_by_code(&odoo, "EAN-NEW")["barcode"],
+            json!("5400000000017")
+        );
+        assert_eq!(
+            one_by_code(&odoo, "EAN-OLD")["barcode"],
+            json!("5400000000024")
+        );
+    }
+}

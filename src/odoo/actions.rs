@@ -19,8 +19,9 @@
 //! Measured against the stand-in (`tests/odoo_actions.rs`, JSON-RPC and JSON-2 alike): 1000
 //! new products in batches of 200 take 5 key `search_read`, 1 lookup `search_read`, 1
 //! `fields_get` and 5 `create` (12 calls, against 1000+ for a per-record script); the same
-//! file again 7 calls and no write; 300 products with a new price each take 1 `load` where
-//! grouped writes take 300 `write`.
+//! file again 7 calls and no write; 300 of them with a new price each take one `load` per
+//! batch (2) where writes grouped by values take 300 `write`; the same change on 300 takes
+//! one `write` per batch.
 //!
 //! A batch Odoo refuses as bad data is split in halves until the bad records are alone; the
 //! others are applied. An outage or a configuration problem ends the call with `Err` and no
@@ -97,6 +98,7 @@ pub struct Applier<'a> {
 }
 
 impl<'a> Applier<'a> {
+    /// An applier for one run: `batch_size` operations per batch (at least 1).
     pub fn new(client: &'a OdooClient, batch_size: usize) -> Applier<'a> {
         Applier {
             client,
@@ -117,7 +119,8 @@ impl<'a> Applier<'a> {
     /// Applies the operations of several files of one flow (same mapping), sharing batches.
     /// Returns one result per file, in order. An `Err` is a failure of the whole call sequence
     /// (outage, bad credentials): its `consequence()` says whether the files wait or the flow
-    /// stops; nothing is reported per record then.
+    /// stops; nothing is reported per record then (batches finished before it were reported
+    /// through `progress`, and a new run finds what they applied).
     ///
     /// Batches keep file order: a record whose key is already in the batch being filled waits
     /// for the next one, so the later record of a key is applied last.
@@ -193,7 +196,10 @@ impl<'a> Applier<'a> {
     }
 
     /// One batch, halved and tried once more after a timeout. The halves start from the
-    /// state before the batch: whatever the timed-out call did is read back, not redone.
+    /// state before the batch and read Odoo again, so what the timed-out call committed is
+    /// found, not created twice. A call Odoo is still working on when the halves read is
+    /// not seen yet; there is no way to tell from outside, which is why a timeout gets one
+    /// retry and then leaves the files waiting.
     async fn run_batch(
         &mut self,
         work: &Work<'_>,
@@ -256,7 +262,28 @@ impl<'a> Applier<'a> {
                 Err(refusal) => g.fail(tag, refusal, &mut out),
             }
         }
-        let items = g.keep(items, &mut out);
+        // Batches never hold a key twice as written, but two values may look up to the same
+        // record (two names of one unit in a key): one record per key in one create.
+        let mut firsts = BTreeSet::new();
+        let mut unique = Vec::new();
+        for (tag, vals) in g.keep(items, &mut out) {
+            if firsts.insert(key_atoms(key, &vals)) {
+                unique.push((tag, vals));
+            } else {
+                let refusal = Refusal {
+                    message: format!(
+                        "{} is also the key of an earlier record of this batch once its \
+                         lookups are resolved: the earlier record is applied, not this one",
+                        describe_key(key, &vals)
+                    ),
+                    exception: None,
+                    field: key.first().cloned(),
+                    value: key.first().and_then(|k| op_value(files, &tag, k)),
+                };
+                g.fail(tag, refusal, &mut out);
+            }
+        }
+        let items = g.keep(unique, &mut out);
         if items.is_empty() {
             return Ok(out);
         }
@@ -332,14 +359,16 @@ impl<'a> Applier<'a> {
             }
         }
 
+        // Updates first: a value that moves from an existing record to a new one (an EAN
+        // reassigned, say) must leave the old record before the new one is created with it.
+        self.send_updates(model, updates, &info, g, &mut out)
+            .await?;
         send_split(creates, g, &mut out, async |chunk: &[(Tag, Vals)]| {
             let vals_list = chunk.iter().map(|(_, v)| v.clone()).collect();
             client.create(model, vals_list, None).await?;
             Ok(Sent::Applied)
         })
         .await?;
-        self.send_updates(model, updates, &info, g, &mut out)
-            .await?;
         Ok(out)
     }
 
@@ -950,6 +979,15 @@ fn tagged<'o>(files: &[&'o [Operation]], batch: &[At]) -> Vec<(Tag, &'o Operatio
         .collect()
 }
 
+/// The value of `field` as the record of `tag` has it in its file, for messages.
+fn op_value(files: &[&[Operation]], tag: &Tag, field: &str) -> Option<String> {
+    files[tag.file]
+        .iter()
+        .find(|op| op.record == tag.record)
+        .and_then(|op| op.values.get(field).or_else(|| op.key.get(field)))
+        .map(text)
+}
+
 /// Why a record was not applied, before it is tied to its record.
 #[derive(Debug, Clone, PartialEq)]
 struct Refusal {
@@ -1211,7 +1249,10 @@ fn next_batch(
         }
         budget -= 1;
         let op = &files[at.file][at.op];
-        if keys.insert(canonical(&op.key)) {
+        // As compared in Odoo: "12" and 12 are one key.
+        let key: BTreeMap<&String, String> =
+            op.key.iter().map(|(k, v)| (k, atom(Some(v)))).collect();
+        if keys.insert(format!("{key:?}")) {
             batch.push(at);
         } else {
             waiting.push(at);
@@ -1764,6 +1805,15 @@ mod tests {
         let third = next_batch(&mut queue, &files, &guard, 10);
         assert_eq!(third, vec![at(1, 0)]);
         assert!(next_batch(&mut queue, &files, &guard, 10).is_empty());
+
+        // A key written as text or as a number is the same key in Odoo.
+        let mut numeric = op("12", 2);
+        numeric.key["default_code"] = json!(12);
+        let c = [op("12", 1), numeric];
+        let files: Vec<&[Operation]> = vec![&c];
+        let mut queue: VecDeque<At> = [at(0, 0), at(0, 1)].into_iter().collect();
+        assert_eq!(next_batch(&mut queue, &files, &guard, 10), vec![at(0, 0)]);
+        assert_eq!(next_batch(&mut queue, &files, &guard, 10), vec![at(0, 1)]);
     }
 
     #[test]
