@@ -189,10 +189,6 @@ fn a_product_breaking_the_format_rules_is_invalid() {
             "<Product sku=\"A\"><Unit>Units</Unit><Name>x</Name></Product>",
             "Unit",
         ),
-        (
-            "<Product sku=\"A\"><Name>x</Name></Product><Product sku=\"A\"><Name>y</Name></Product>",
-            "Duplicate",
-        ),
     ];
     for (products, expected) in cases {
         let document =

@@ -979,12 +979,20 @@ pub fn check_and_stream(
     }
     match mapping::map_file(&import.format, &import.mapping, file, sink) {
         Ok(outcome) => {
-            let problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
+            let listed = outcome.problems.len() as u64;
+            let mut problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
+            if outcome.problem_count > listed {
+                let more = outcome.problem_count - listed;
+                problems.push(Problem::new(format!(
+                    "… and {more} more records with problems, not listed"
+                )));
+            }
             Ok((problems, outcome.records))
         }
         Err(e) => match e.consequence() {
             Consequence::Retry => Err(Early::Wait(e.to_string())),
-            _ => Err(Early::Reject(
+            Consequence::Stop => Err(Early::Wait(format!("{e} (fix the flow's mapping)"))),
+            Consequence::Reject => Err(Early::Reject(
                 Stage::Mapping,
                 vec![Problem::new(e.to_string())],
             )),

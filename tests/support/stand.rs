@@ -32,6 +32,7 @@ name = "p:Name"
 barcode = { path = "p:Ean", optional = true }
 list_price = { path = "p:Price", type = "float", optional = true }
 uom_id = { path = "p:Unit", optional = true, lookup = { model = "uom.uom", field = "name" } }
+is_storable = { path = "p:Storable", type = "boolean", optional = true }
 "#;
 
 impl Stand {
