@@ -53,6 +53,8 @@ struct Row {
     records: usize,
     secs: f64,
     calls: BTreeMap<(String, String), u64>,
+    /// The most calls Odoo served at the same time.
+    peak: usize,
 }
 
 impl Row {
@@ -96,14 +98,7 @@ async fn main() {
 
     // 1–3: the reference case, three passes against one Odoo.
     let odoo = standin_with(latency);
-    let started = Instant::now();
     let client = connect(&odoo).await;
-    println!(
-        "connect: {:.2} s, {} calls ({})",
-        started.elapsed().as_secs_f64(),
-        odoo.total_calls(),
-        kinds(&odoo.calls())
-    );
     let mapping = products_mapping();
     let files = product_files(400, 20, |_| 0);
     rows.push(pass(&odoo, &client, &mapping, "edi-bridge, first pass", &files).await);
@@ -187,9 +182,16 @@ async fn connect(odoo: &OdooStandin) -> OdooClient {
         timeout: Duration::from_secs(60),
         max_concurrency: MAX_CONCURRENCY,
     };
+    let started = Instant::now();
     let client = OdooClient::connect(&cfg)
         .await
         .expect("connect to the stand-in");
+    println!(
+        "connect: {:.2} s, {} calls ({})",
+        started.elapsed().as_secs_f64(),
+        odoo.total_calls(),
+        kinds(&odoo.calls())
+    );
     odoo.reset_calls();
     client
 }
@@ -203,6 +205,7 @@ async fn pass(
     files: &[Vec<Operation>],
 ) -> Row {
     odoo.reset_calls();
+    odoo.reset_peak_concurrency();
     let slices: Vec<&[Operation]> = files.iter().map(Vec::as_slice).collect();
     let mut batches = 0u64;
     let started = Instant::now();
@@ -240,6 +243,7 @@ async fn script(
     files: &[Vec<Operation>],
 ) -> Row {
     odoo.reset_calls();
+    odoo.reset_peak_concurrency();
     let started = Instant::now();
     let units = client
         .search_read(
@@ -293,12 +297,14 @@ fn row(odoo: &OdooStandin, name: &'static str, files: &[Vec<Operation>], secs: f
         records: files.iter().map(Vec::len).sum(),
         secs,
         calls: odoo.calls(),
+        peak: odoo.peak_concurrency(),
     };
     println!(
-        "{name}: {:.2} s, {} calls ({})",
+        "{name}: {:.2} s, {} calls ({}), at most {} at once",
         row.secs,
         row.total_calls(),
-        row.kinds()
+        row.kinds(),
+        row.peak
     );
     row
 }
@@ -453,16 +459,16 @@ fn print_table(rows: &[Row]) {
     println!();
     println!(
         "| scenario | files | records | wall s | records/s | calls | calls/file | search_read \
-         | create | write+load | other |"
+         | create | write+load | other | in flight |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let total = r.total_calls();
         let (search, create) = (r.count("search_read"), r.count("create"));
         // `load` is how a batch of different updates can go in one call.
         let write = r.count("write") + r.count("load");
         println!(
-            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {:.0} | {} | {:.2} | {} | {} | {} | {} | {} |",
             r.name,
             r.files,
             r.records,
@@ -474,6 +480,7 @@ fn print_table(rows: &[Row]) {
             create,
             write,
             total - search - create - write,
+            r.peak,
         );
     }
     println!();
