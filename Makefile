@@ -35,7 +35,7 @@ demo: build
 	./demo/run-demo.sh target/debug/edi-bridge
 
 test: deps
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
