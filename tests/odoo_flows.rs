@@ -105,16 +105,29 @@ fn an_update_writes_only_what_changed() {
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // products-2.xml: a new price and cost for the desk, and a new monitor arm.
-    assert_eq!(odoo.call_count("product.product", "create"), 1, "{:?}", odoo.calls());
+    assert_eq!(
+        odoo.call_count("product.product", "create"),
+        1,
+        "{:?}",
+        odoo.calls()
+    );
     let writes =
         odoo.call_count("product.product", "write") + odoo.call_count("product.product", "load");
-    assert_eq!(writes, 1, "one call for the changed record: {:?}", odoo.calls());
+    assert_eq!(
+        writes,
+        1,
+        "one call for the changed record: {:?}",
+        odoo.calls()
+    );
     let desk = product_by_code(&odoo, "FURN-DESK-160");
     assert_eq!(desk.len(), 1);
     assert_eq!(desk[0]["list_price"], 679.0);
     assert_eq!(product_by_code(&odoo, "FURN-ARM-DUAL").len(), 1);
     // The chair was not in the file and is untouched.
-    assert_eq!(product_by_code(&odoo, "FURN-CHAIR-ERGO")[0]["list_price"], 329.9);
+    assert_eq!(
+        product_by_code(&odoo, "FURN-CHAIR-ERGO")[0]["list_price"],
+        329.9
+    );
 }
 
 #[test]
