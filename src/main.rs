@@ -149,6 +149,25 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         );
         return 2;
     }
+    // Export flows are read from the config so it stays valid, but not run by this version.
+    let exports: Vec<&str> = config
+        .flows
+        .values()
+        .filter(|f| matches!(f.direction, Direction::Export(_)))
+        .filter(|f| flows.is_empty() || flows.contains(&f.name))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !exports.is_empty() {
+        let named = !flows.is_empty();
+        eprintln!(
+            "{}: export flows are not run by this version: {}",
+            if named { "error" } else { "note" },
+            exports.join(", ")
+        );
+        if named {
+            return 2;
+        }
+    }
     let ledger = match open_ledger(&config) {
         Ok(l) => l,
         Err(code) => return code,
