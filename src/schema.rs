@@ -715,9 +715,53 @@ unsafe fn lossy(text: *const c_char) -> String {
     }
 }
 
-/// libxml2 messages end with a newline and some span two lines; a report wants one.
+/// libxml2 messages end with a newline and some span two lines; a report wants one. Names
+/// come in Clark notation (`'{urn:edi-bridge:products:1}Price'`): the person reading the report
+/// knows the element as `Price`, so the namespace part is dropped.
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    let joined = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            // Only a `{uri}` glued to a name: a URI has no spaces.
+            Some(close)
+                if !after[..close].contains(' ')
+                    && close > 0
+                    && after[close + 1..].starts_with(|c: char| c.is_alphabetic() || c == '_') =>
+            {
+                out.push_str(&rest[..open]);
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::one_line;
+
+    #[test]
+    fn namespaces_are_dropped_from_names_in_messages() {
+        assert_eq!(
+            one_line(
+                "Element '{urn:edi-bridge:products:1}Price': 'twelve' is not a valid value of the atomic type '{urn:edi-bridge:products:1}NonNegativeDecimal'.\n"
+            ),
+            "Element 'Price': 'twelve' is not a valid value of the atomic type 'NonNegativeDecimal'."
+        );
+        assert_eq!(
+            one_line("Expected is ( {urn:x}Name )."),
+            "Expected is ( Name )."
+        );
+        assert_eq!(one_line("a { b } c"), "a { b } c");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
