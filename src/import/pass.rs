@@ -318,7 +318,7 @@ impl Runner {
                         complete.push(entry.clone());
                     }
                 }
-                Readiness::Settling { until_ms } | Readiness::TooYoung { until_ms } => {
+                Readiness::Settling { until_ms } => {
                     next = next.max(Some(until_ms));
                     if last {
                         summary.not_ready.push((
@@ -328,6 +328,12 @@ impl Runner {
                         ));
                     }
                 }
+                // Not waited for within a pass: `min_age` may be hours.
+                Readiness::TooYoung { .. } => summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    "younger than the flow's `min_age`".into(),
+                )),
                 Readiness::NoMarker { marker } => summary.not_ready.push((
                     flow.name.clone(),
                     entry.name.clone(),
