@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 # libxml2-dev + pkg-config + libclang-dev: the libxml crate (bindgen) · libsqlite3-dev: the ledger
 # openssh-server + openssh-client: the tests start a real sshd and use ssh-keygen / sftp
-DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client
+# tzdata: partner time zones (archive folders by date) come from /usr/share/zoneinfo
+DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 
