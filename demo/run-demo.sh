@@ -17,7 +17,7 @@ echo "== The partner's inboxes before the run"
 echo
 echo "== edi-bridge run --once (dry run: the Odoo operations it would send, one JSON line each)"
 status=0
-"$top/$bin" --config "$here/edi-bridge.toml" run --once || status=$?
+EDI_BRIDGE_LOG=${EDI_BRIDGE_LOG:-warn} "$top/$bin" --config "$here/edi-bridge.toml" run --once || status=$?
 echo
 echo "== The partner's folders after the run (exit status $status: 1 because a file went to error/)"
 (cd "$run/partner" && find out -type f | sort)

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::config::{Action, Config, Direction, Flow, Format, ImportFlow, Partner};
+use crate::config::{
+    Action, Config, Direction, Flow, Format, ImportFlow, Partner, PartnerTransport,
+};
 use crate::import::finish::archive_target;
 use crate::odoo::client::OdooClient;
 use crate::schema;
@@ -83,10 +85,14 @@ async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks
     let subject = format!("partner {}", partner.name);
     let mut t = match AnyTransport::connect(partner).await {
         Ok(t) => {
-            checks.push(Check::ok(
-                &subject,
-                "connected: host key verified, logged in",
-            ));
+            let detail = match &partner.transport {
+                PartnerTransport::Sftp(sftp) => format!(
+                    "{}@{}:{}: host key verified, logged in",
+                    sftp.user, sftp.host, sftp.port
+                ),
+                PartnerTransport::Local { root } => format!("local folder {}", root.display()),
+            };
+            checks.push(Check::ok(&subject, detail));
             t
         }
         Err(e) => {
