@@ -545,3 +545,56 @@ fn explain_says_why_a_file_was_or_was_not_taken() {
     assert!(text.contains("not in the inbox"), "{text}");
     assert!(text.contains("archived"), "{text}");
 }
+
+#[test]
+fn a_partner_that_fails_does_not_hold_up_the_others() {
+    let stand = Stand::new();
+    // The SFTP partner presents an unexpected host key; a local-folder partner is fine.
+    stand.write_config("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "");
+    let local = stand.dir.path().join("local");
+    fs::create_dir_all(local.join("in")).unwrap();
+    fs::copy(
+        Path::new(REPO).join("samples/products-1.xml"),
+        local.join("in/products-1.xml"),
+    )
+    .unwrap();
+    let config = fs::read_to_string(&stand.config).unwrap()
+        + &format!(
+            r#"
+[partners.shop]
+root = "{root}"
+
+[flows.shop-products]
+partner = "shop"
+direction = "import"
+inbox = "/in"
+settle = "1s"
+schema = "{REPO}/xsd/products.xsd"
+
+[flows.shop-products.mapping]
+record = "/p:Products/p:Product"
+namespaces = {{ p = "urn:edi-bridge:products:1" }}
+model = "product.product"
+action = "upsert"
+key = ["default_code"]
+
+[flows.shop-products.mapping.fields]
+default_code = "@sku"
+name = "p:Name"
+"#,
+            root = local.display()
+        );
+    fs::write(&stand.config, config).unwrap();
+    stand.drop_sample("products-2.xml");
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 1, "the SFTP partner stopped: {}", stderr(&out));
+    assert!(stderr(&out).contains("host key"), "{}", stderr(&out));
+    assert_eq!(
+        operations(&out).len(),
+        5,
+        "the local partner's file went through"
+    );
+    assert!(files_in(&local.join("in")).is_empty());
+    assert_eq!(files_below(&local.join("in/archive")).len(), 1);
+    assert!(stand.inbox().join("products-2.xml").exists(), "untouched");
+}

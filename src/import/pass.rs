@@ -185,10 +185,19 @@ impl Runner {
                     .push((flow, import));
             }
         }
-        for (partner_name, flows) in by_partner {
-            let partner = &self.config.partners[partner_name];
-            self.partner_pass(partner, &flows, listing, &mut summary)
-                .await;
+        // Partners are independent: their passes run side by side, one session each.
+        let passes = by_partner
+            .into_iter()
+            .map(|(partner_name, flows)| async move {
+                let partner = &self.config.partners[partner_name];
+                let mut part = PassSummary::default();
+                self.partner_pass(partner, &flows, listing, &mut part).await;
+                part
+            });
+        for part in futures::future::join_all(passes).await {
+            summary.files.extend(part.files);
+            summary.stopped.extend(part.stopped);
+            summary.not_ready.extend(part.not_ready);
         }
         summary
     }
