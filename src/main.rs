@@ -326,18 +326,19 @@ fn status(config: &Config, json: bool) -> u8 {
         return 0;
     }
     println!(
-        "{:<24} {:>9} {:>7} {:>8} {:>12}  last activity",
-        "flow", "archived", "failed", "waiting", "in progress"
+        "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<25} oldest waiting since",
+        "flow", "archived", "failed", "waiting", "in progress", "last activity"
     );
     for c in &rows {
         println!(
-            "{:<24} {:>9} {:>7} {:>8} {:>12}  {}",
+            "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<25} {}",
             c.flow,
             c.archived,
             c.failed,
             c.waiting,
             c.in_progress,
-            when(c.last_activity_ms).unwrap_or_else(|| "never".into())
+            when(c.last_activity_ms).unwrap_or_else(|| "never".into()),
+            when(c.oldest_waiting_ms).unwrap_or_else(|| "-".into())
         );
     }
     0
