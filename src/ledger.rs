@@ -868,10 +868,16 @@ impl Ledger {
     /// the next pass claims it again, back in the state it was in.
     pub fn waiting(&self, id: i64, holder: &str, reason: &str) -> Result<FileRecord, LedgerError> {
         self.transition(id, holder, State::Waiting, |tx, record| {
+            // A move to error/ keeps its report in `detail` for the resumed move to write.
+            let detail = if record.state == State::Quarantining {
+                record.detail.clone()
+            } else {
+                Some(reason.to_string())
+            };
             tx.execute(
                 "UPDATE files SET state = ?2, waiting_from = ?3, detail = ?4, holder = NULL, \
                  lease_until = NULL, updated_at = ?5 WHERE id = ?1",
-                params![id, State::Waiting, record.state, reason, clock_ms()],
+                params![id, State::Waiting, record.state, detail, clock_ms()],
             )?;
             Ok(())
         })

@@ -598,3 +598,46 @@ name = "p:Name"
     assert_eq!(files_below(&local.join("in/archive")).len(), 1);
     assert!(stand.inbox().join("products-2.xml").exists(), "untouched");
 }
+
+#[test]
+fn kill_9_after_applying_a_file_with_bad_records_still_sends_it_to_error() {
+    let stand = Stand::new();
+    let prices = stand.sshd.data_dir().join("out/prices");
+    fs::write(
+        prices.join("prices.csv"),
+        b"sku;name;price\nA-1;Good;1,50\nA-2;Bad;abc\n",
+    )
+    .unwrap();
+    let crashed = stand
+        .command(&["run", "--once", "prices"])
+        .env("EDI_BRIDGE_CRASH_AT", "applied")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(9), "{}", stderr(&crashed));
+    let rerun = stand.run(&["run", "--once", "prices"]);
+    assert_eq!(code(&rerun), 1, "{}", stderr(&rerun));
+    assert!(
+        !prices.join("archive").exists(),
+        "not archived as a success"
+    );
+    let report = fs::read_to_string(prices.join("error/prices.csv.error.txt")).unwrap();
+    assert!(report.contains("abc"), "{report}");
+    assert!(report.contains("1 of 2 records were applied"), "{report}");
+}
+
+#[test]
+fn a_replayed_file_of_a_flow_with_done_markers_gets_its_marker() {
+    let stand = Stand::with_flow_options("done_marker = \".done\"");
+    stand.drop_sample("products-broken.xml");
+    fs::write(stand.inbox().join("products-broken.xml.done"), b"").unwrap();
+    assert_eq!(code(&stand.run(&["run", "--once"])), 1);
+    assert!(!stand.inbox().join("products-broken.xml.done").exists());
+    let replay = stand.run(&["replay", "products", "--all"]);
+    assert_eq!(code(&replay), 0, "{}", stderr(&replay));
+    assert!(stand.inbox().join("products-broken.xml.done").exists());
+    let again = stand.run(&["run", "--once"]);
+    assert_eq!(code(&again), 1, "taken again: {}", stderr(&again));
+    let report =
+        fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
+    assert!(report.contains("Attempt:   2"), "{report}");
+}

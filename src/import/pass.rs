@@ -26,6 +26,8 @@ use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
 
 /// How long a claim holds a file before another run may take it over.
 const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Largest processed file copied from the spool when its inbox file was replaced meanwhile.
+const MAX_KEPT_COPY: u64 = 512 * 1024 * 1024;
 /// Bytes read from the end of an XML file to see whether its root element is closed.
 const TAIL_BYTES: u64 = 1024;
 
@@ -173,6 +175,7 @@ impl Runner {
     pub async fn run_once(&self, names: &[String], listing: Listing) -> PassSummary {
         let mut summary = PassSummary::default();
         self.release_dead_leases();
+        self.sweep_spool();
         let mut by_partner: BTreeMap<&str, Vec<(&Flow, &ImportFlow)>> = BTreeMap::new();
         for flow in self.config.flows.values() {
             if !names.is_empty() && !names.iter().any(|n| n == &flow.name) {
@@ -200,6 +203,30 @@ impl Runner {
             summary.not_ready.extend(part.not_ready);
         }
         summary
+    }
+
+    /// Removes downloads left in the spool by attempts that are over (after a crash).
+    fn sweep_spool(&self) {
+        for flow in self.config.flows.keys() {
+            let Ok(entries) = std::fs::read_dir(self.config.spool.join(flow)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let id = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".data"))
+                    .and_then(|n| n.parse::<i64>().ok());
+                let over = match id.map(|id| self.ledger().get(id)) {
+                    Some(Ok(rec)) => rec.state.is_terminal(),
+                    Some(Err(_)) | None => false,
+                };
+                if over {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
     }
 
     /// Frees the files claimed by runs of this host that were killed: their work resumes now
@@ -444,15 +471,28 @@ impl Runner {
             else {
                 continue;
             };
-            let result = match (rec.state, at_destination) {
-                (State::Archiving, true) => ledger.archived(rec.id, &self.holder),
-                (State::Quarantining, true) => ledger.failed(rec.id, &self.holder),
-                _ => ledger.abandon(
-                    rec.id,
-                    "the file left the inbox before this attempt finished",
+            let (result, moved) = match (rec.state, at_destination) {
+                (State::Archiving, true) => (ledger.archived(rec.id, &self.holder), true),
+                (State::Quarantining, true) => (ledger.failed(rec.id, &self.holder), true),
+                _ => (
+                    ledger.abandon(
+                        rec.id,
+                        "the file left the inbox before this attempt finished",
+                    ),
+                    false,
                 ),
             };
             result.map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_file(self.spool_path(&rec));
+            if moved {
+                let entry = Entry {
+                    name: rec.name.clone(),
+                    size: rec.size,
+                    mtime: rec.mtime,
+                    is_file: true,
+                };
+                self.remove_marker(t, import, &entry).await;
+            }
         }
         Ok(())
     }
@@ -503,7 +543,9 @@ impl Runner {
             }
             // A move to error/ was under way: its report is in the ledger.
             if let (State::Quarantining, Some(dest)) = (rec.state, rec.destination.clone()) {
-                let outcome = self.finish_quarantine(t, import, &rec, &entry, &dest).await;
+                let outcome = self
+                    .finish_quarantine(t, import, &rec, &entry, &dest, true)
+                    .await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -534,6 +576,7 @@ impl Runner {
                             .await
                         }
                     };
+                    let _ = std::fs::remove_file(self.spool_path(&rec));
                     summary
                         .files
                         .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -641,7 +684,7 @@ impl Runner {
                 Early::Wait(format!("spool folder {}: {e}", spool_dir.display())),
             ));
         }
-        let spool = spool_dir.join(format!("{}.data", rec.id));
+        let spool = self.spool_path(&rec);
         let remote = transport::join(&import.inbox, &entry.name);
         let fetched = match t.fetch(&remote, &spool, import.max_file_size).await {
             Ok(f) => f,
@@ -674,13 +717,11 @@ impl Runner {
         let mapped = check_and_map(import, &spool).await;
         // A large file may take a while: keep the claim alive for the steps still ahead.
         if let Err(e) = self.renew(&rec) {
-            let _ = std::fs::remove_file(&spool);
             return Err((rec, entry, Early::Wait(e)));
         }
         match mapped {
             Ok((operations, problems, records)) => {
                 if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
-                    let _ = std::fs::remove_file(&spool);
                     return Err((rec, entry, Early::Reject(Stage::Mapping, problems)));
                 }
                 Ok(Prepared {
@@ -694,11 +735,16 @@ impl Runner {
                     stage: Stage::Mapping,
                 })
             }
-            Err(early) => {
-                let _ = std::fs::remove_file(&spool);
-                Err((rec, entry, early))
-            }
+            Err(early) => Err((rec, entry, early)),
         }
+    }
+
+    /// Where an attempt's download is kept until the attempt is finished.
+    fn spool_path(&self, rec: &FileRecord) -> PathBuf {
+        self.config
+            .spool
+            .join(&rec.flow)
+            .join(format!("{}.data", rec.id))
     }
 
     /// Applies the operations of every prepared file of a flow, sharing Odoo batches; in a
@@ -767,7 +813,10 @@ impl Runner {
                 p.problems.sort_by_key(|x| x.record);
             }
         }
-        for p in prepared.iter() {
+        // A file with problems goes from here straight to error/ (its report is written into
+        // the ledger first): were it marked applied, a crash now would let the next pass
+        // archive it as a success. Left mid-way, it is redone — every action is idempotent.
+        for p in prepared.iter().filter(|p| p.problems.is_empty()) {
             let failed = p.records.saturating_sub(p.applied.len() as u64);
             let detail = self
                 .config
@@ -831,6 +880,9 @@ impl Runner {
                 dest
             }
         };
+        if replaced(t, &from, entry).await? {
+            return self.keep_replaced(t, rec, &dest, true).await;
+        }
         move_file(t, &from, &dest).await?;
         crash_point("moved");
         if let Err(e) = self.ledger().archived(rec.id, &self.holder) {
@@ -838,6 +890,49 @@ impl Runner {
         }
         self.remove_marker(t, import, entry).await;
         Ok(Outcome::Archived(dest))
+    }
+
+    /// The inbox file was replaced by a new one of the same name while this attempt ran: the
+    /// new file stays for the next pass, and the content this attempt processed goes to its
+    /// destination from the spool.
+    async fn keep_replaced(
+        &self,
+        t: &mut AnyTransport,
+        rec: &FileRecord,
+        dest: &str,
+        archive: bool,
+    ) -> Result<Outcome, TransportError> {
+        let spool = self.spool_path(rec);
+        let kept = match std::fs::metadata(&spool) {
+            Ok(meta) if meta.len() <= MAX_KEPT_COPY => std::fs::read(&spool).ok(),
+            _ => None,
+        };
+        let Some(content) = kept else {
+            let why = "the inbox file was replaced by a new one while this attempt ran; \
+                       the new one waits for the next pass";
+            let _ = self.ledger().abandon(rec.id, why);
+            tracing::warn!(flow = %rec.flow, "{}: {why} (no copy of the processed content was kept)", rec.name);
+            return Ok(Outcome::Waiting(why.into()));
+        };
+        t.put(dest, &content).await?;
+        let done = if archive {
+            self.ledger().archived(rec.id, &self.holder)
+        } else {
+            self.ledger().failed(rec.id, &self.holder)
+        };
+        if let Err(e) = done {
+            tracing::error!("ledger: {e}");
+        }
+        tracing::warn!(
+            flow = %rec.flow,
+            "{} was replaced in the inbox while it was processed: the processed content is at {dest}, the new file waits for the next pass",
+            rec.name
+        );
+        Ok(if archive {
+            Outcome::Archived(dest.to_string())
+        } else {
+            Outcome::Failed(dest.to_string())
+        })
     }
 
     async fn remove_marker(&self, t: &mut AnyTransport, import: &ImportFlow, entry: &Entry) {
@@ -905,7 +1000,8 @@ impl Runner {
         let json = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
         t.put(&format!("{dest}.error.json"), &json).await?;
         crash_point("reported");
-        self.finish_quarantine(t, import, rec, entry, &dest).await
+        self.finish_quarantine(t, import, rec, entry, &dest, false)
+            .await
     }
 
     /// Moves the file beside its report in `error/` and records it as failed.
@@ -916,19 +1012,34 @@ impl Runner {
         rec: &FileRecord,
         entry: &Entry,
         dest: &str,
+        resumed: bool,
     ) -> Result<Outcome, TransportError> {
-        let report = format!("{dest}.error.txt");
-        if t.stat(&report).await?.is_none() {
+        // On a resumed move the report is written again from the ledger (whatever a crash
+        // left at that name).
+        if resumed {
             let text = rec.detail.clone().unwrap_or_default();
-            t.put(&report, text.as_bytes()).await?;
+            t.put(&format!("{dest}.error.txt"), text.as_bytes()).await?;
         }
-        move_file(t, &transport::join(&import.inbox, &entry.name), dest).await?;
+        let from = transport::join(&import.inbox, &entry.name);
+        if replaced(t, &from, entry).await? {
+            return self.keep_replaced(t, rec, dest, false).await;
+        }
+        move_file(t, &from, dest).await?;
         if let Err(e) = self.ledger().failed(rec.id, &self.holder) {
             tracing::error!("ledger: {e}");
         }
         self.remove_marker(t, import, entry).await;
         Ok(Outcome::Failed(dest.to_string()))
     }
+}
+
+/// Whether the inbox file is no longer the one listed (same name, other size or mtime). A file
+/// already gone is not "replaced": the move that follows tells what happened.
+async fn replaced(t: &mut AnyTransport, path: &str, entry: &Entry) -> Result<bool, TransportError> {
+    Ok(match t.stat(path).await? {
+        Some(now) => now.size != entry.size || now.mtime != entry.mtime,
+        None => false,
+    })
 }
 
 /// One dry-run line: the operation with the flow and file it came from.

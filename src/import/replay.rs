@@ -5,6 +5,7 @@
 
 use crate::config::{Config, Direction};
 use crate::import::finish::move_file;
+use crate::import::settle;
 use crate::transport::{self, AnyTransport, Transport, TransportError};
 
 /// What happened to each file asked for.
@@ -48,7 +49,7 @@ pub async fn replay(
     let wanted: Vec<String> = if all { failed.clone() } else { names.to_vec() };
     let mut done = Vec::new();
     for name in wanted {
-        if crate::import::settle::unsafe_name(&name).is_some() || !failed.contains(&name) {
+        if settle::unsafe_name(&name).is_some() || !failed.contains(&name) {
             done.push(Replayed::Refused {
                 name,
                 why: format!("not a failed file in {}", import.error),
@@ -61,6 +62,20 @@ pub async fn replay(
             Ok(()) => {
                 for suffix in REPORT_SUFFIXES {
                     let _ = t.remove(&format!("{from}{suffix}")).await;
+                }
+                // The flow takes a file only with its done-marker: the replayed one gets one.
+                if let Some(marker) = &import.done_marker {
+                    let marker =
+                        transport::join(&import.inbox, &settle::marker_name(marker, &name));
+                    if let Err(e) = t.put(&marker, b"").await {
+                        done.push(Replayed::Refused {
+                            name: name.clone(),
+                            why: format!(
+                                "moved back, but its done-marker could not be written: {e}"
+                            ),
+                        });
+                        continue;
+                    }
                 }
                 done.push(Replayed::Moved { from, to });
             }

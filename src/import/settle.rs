@@ -37,6 +37,9 @@ pub fn is_temporary(name: &str) -> bool {
             .any(|s| lower.ends_with(s))
 }
 
+/// Longest name taken: a file that failed needs `<name>~N.error.json` to fit in 255 bytes.
+pub const MAX_NAME_BYTES: usize = 230;
+
 /// Remote names are untrusted: no path separators, no `..`, no control characters.
 pub fn unsafe_name(name: &str) -> Option<String> {
     if name.is_empty() {
@@ -50,6 +53,19 @@ pub fn unsafe_name(name: &str) -> Option<String> {
     }
     if name.chars().any(char::is_control) {
         return Some("the name contains control characters".into());
+    }
+    if name.contains('\u{FFFD}') {
+        return Some("the name is not valid UTF-8".into());
+    }
+    // Invisible characters and direction overrides make a name read as something it is not.
+    if name.chars().any(|c| {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    }) {
+        return Some("the name contains invisible or direction-changing characters".into());
+    }
+    // Room for the `~N` collision suffix and `.error.txt` within the usual 255-byte limit.
+    if name.len() > MAX_NAME_BYTES {
+        return Some(format!("the name is longer than {MAX_NAME_BYTES} bytes"));
     }
     None
 }
@@ -199,6 +215,10 @@ mod tests {
         assert!(unsafe_name("a..xml").is_some());
         assert!(unsafe_name("bad\nname.xml").is_some());
         assert!(unsafe_name("bell\u{7}.xml").is_some());
+        assert!(unsafe_name("invoice\u{202E}lmx.exe").is_some());
+        assert!(unsafe_name("bad\u{FFFD}.xml").is_some());
+        assert!(unsafe_name(&"a".repeat(231)).is_some());
+        assert!(unsafe_name(&"a".repeat(230)).is_none());
         assert!(unsafe_name("products 1.xml").is_none());
         assert!(unsafe_name("Überweisung ç.xml").is_none());
     }
