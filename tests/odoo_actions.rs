@@ -953,6 +953,35 @@ async fn a_full_snapshot_sets_products_absent_from_the_file_to_zero() {
     }
 }
 
+#[tokio::test]
+async fn a_full_snapshot_with_an_unknown_product_sets_nothing_to_zero() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        let stock = odoo.stock_location();
+        let desk = odoo.add_product("FURN-DESK-160", "Desk");
+        let lamp = odoo.add_product("FURN-LAMP-LED", "Lamp");
+        odoo.put_stock(desk, stock, 10.0);
+        odoo.put_stock(lamp, stock, 7.0);
+        // The second line names a product Odoo does not know — perhaps the lamp under a
+        // new code: the file's snapshot is not known whole, so nothing is zeroed on its word.
+        let ops = vec![
+            line(1, "FURN-DESK-160", "WH/Stock", 12.0, None),
+            line(2, "FURN-LAMP-NEW", "WH/Stock", 7.0, None),
+        ];
+        let (results, _) = run(&client, 200, &stock_mapping(Snapshot::Full), &[&ops]).await;
+        assert_eq!(results[0].applied, vec![1], "Odoo {version}");
+        assert_eq!(results[0].failed.len(), 1);
+        assert!(
+            results[0].failed[0].message.contains("FURN-LAMP-NEW"),
+            "{:?}",
+            results[0].failed
+        );
+        assert_eq!(odoo.qty_available(desk), 12.0);
+        assert_eq!(odoo.qty_available(lamp), 7.0, "not zeroed");
+    }
+}
+
 // -- outages --------------------------------------------------------------------------------
 
 #[tokio::test]

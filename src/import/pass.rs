@@ -389,7 +389,8 @@ impl Runner {
         self.ledger()
             .forget_sightings_except(&flow.name, &present)
             .map_err(|e| e.to_string())?;
-        complete.sort_by(|a, b| a.name.cmp(&b.name));
+        // Oldest first: when files of a pass touch the same records, the newest wins.
+        complete.sort_by(|a, b| (a.mtime, &a.name).cmp(&(b.mtime, &b.name)));
         Ok((complete, next))
     }
 

@@ -210,6 +210,10 @@ impl<'a> Applier<'a> {
         let mut g = guard.clone();
         match self.work(work, files, batch, &mut g).await {
             Ok(out) => Ok((out, g)),
+            // A `create` that timed out may still be running in Odoo and commit later: sent
+            // again now (even halved) it could create the records twice. The files wait; the
+            // next pass's search finds whatever that call committed.
+            Err(e @ OdooError::Timeout { .. }) if timed_out_call_creates(&e) => Err(e),
             Err(e) if e.is_timeout() => {
                 tracing::warn!(records = batch.len(), error = %e, "Odoo batch timed out, halving it");
                 let mut g = guard.clone();
@@ -576,7 +580,10 @@ impl<'a> Applier<'a> {
             });
             match target {
                 [Ok(product), Ok(location)] => targets.push((tag, op, product, location)),
-                [Err(r), _] | [_, Err(r)] => g.fail(tag, r, &mut out),
+                [Err(r), _] | [_, Err(r)] => {
+                    out.unresolved.push(tag.file);
+                    g.fail(tag, r, &mut out);
+                }
             }
         }
         self.resolve_lots(&targets).await?;
@@ -768,7 +775,8 @@ impl<'a> Applier<'a> {
     /// file lists are set to 0. A location belongs to the last file that lists it (the
     /// state it reports is the newest); a quant is absent when that file has no line for its
     /// product in that location, whatever the lot. Quants in packages or of other owners are
-    /// set to 0 too. A file stopped by `fail_file` zeroes nothing, and what it applied is kept.
+    /// set to 0 too. A file stopped by `fail_file` zeroes nothing, and what it applied is kept;
+    /// nor does a file with a line whose product or location could not be looked up.
     async fn zero_absent(
         &mut self,
         seen: &StockSeen,
@@ -821,6 +829,11 @@ impl<'a> Applier<'a> {
             let Some(&file) = owner.get(&key.location) else {
                 continue;
             };
+            // A file with a line that could not be looked up (an unknown or ambiguous product)
+            // may list the very product found here: nothing is set to 0 on its word.
+            if seen.incomplete[file] {
+                continue;
+            }
             let pair = (key.product, key.location);
             // Listed by the owning file, or set by a later file that fail_file stopped.
             if seen.present[file].contains(&pair)
@@ -1091,6 +1104,8 @@ struct Outcome {
     skipped: Vec<Tag>,
     /// set_stock: (file, (product, location)) of every line whose product and location are known.
     seen: Vec<(usize, (i64, i64))>,
+    /// set_stock: files with a line whose product or location could not be looked up.
+    unresolved: Vec<usize>,
 }
 
 impl Outcome {
@@ -1099,6 +1114,7 @@ impl Outcome {
         self.failed.extend(other.failed);
         self.skipped.extend(other.skipped);
         self.seen.extend(other.seen);
+        self.unresolved.extend(other.unresolved);
     }
 }
 
@@ -1205,6 +1221,8 @@ struct StockSeen {
     locations: Vec<BTreeSet<i64>>,
     /// Per file: (product, location) it applied.
     applied: Vec<BTreeSet<(i64, i64)>>,
+    /// Per file: a line could not be looked up, so the file's snapshot is not known whole.
+    incomplete: Vec<bool>,
 }
 
 impl StockSeen {
@@ -1213,6 +1231,7 @@ impl StockSeen {
             present: vec![BTreeSet::new(); files],
             locations: vec![BTreeSet::new(); files],
             applied: vec![BTreeSet::new(); files],
+            incomplete: vec![false; files],
         }
     }
 
@@ -1220,6 +1239,9 @@ impl StockSeen {
         for &(file, (product, location)) in &out.seen {
             self.present[file].insert((product, location));
             self.locations[file].insert(location);
+        }
+        for &file in &out.unresolved {
+            self.incomplete[file] = true;
         }
         for tag in &out.applied {
             if let Some(pair) = tag.quant {
@@ -1587,16 +1609,26 @@ fn same(desired: &Value, current: &Value, info: Option<&FieldInfo>) -> bool {
     }
 }
 
-/// Equal once rounded to `digits` decimals (Odoo's `float_compare`), or equal up to float
-/// noise when the precision is unknown.
+/// Equal once each side is rounded half-up to `digits` decimals, as Odoo stores them (its
+/// `float_compare`), or equal up to float noise when the precision is unknown.
 fn same_float(a: f64, b: f64, digits: Option<u32>) -> bool {
     match digits {
         Some(d) => {
-            let unit = 10f64.powi(-(d.min(15) as i32));
-            ((a - b) / unit).round() == 0.0
+            let scale = 10f64.powi(d.min(15) as i32);
+            // Odoo's `float_round` nudges by an epsilon so that 2.675 rounds to 2.68.
+            let round = |x: f64| {
+                let scaled = x * scale;
+                (scaled + scaled.signum() * f64::EPSILON * scaled.abs().max(1.0) * 16.0).round()
+            };
+            round(a) == round(b)
         }
         None => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
     }
+}
+
+/// Whether a timed-out call was a `create` (whose work may still commit in Odoo).
+fn timed_out_call_creates(e: &OdooError) -> bool {
+    matches!(e, OdooError::Timeout { call, .. } if call.ends_with(".create"))
 }
 
 fn is_scalar(v: &Value) -> bool {
@@ -1690,6 +1722,15 @@ fn inventory_mode() -> Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_compare_as_odoo_rounds_them() {
+        assert!(same_float(2.675, 2.68, Some(2)), "2.675 is stored as 2.68");
+        assert!(same_float(1.005, 1.01, Some(2)));
+        assert!(!same_float(2.674, 2.68, Some(2)));
+        assert!(same_float(12.0, 12.000_000_000_01, None));
+        assert!(!same_float(12.0, 12.01, None));
+    }
     use crate::operation::ActionKind;
 
     fn info(ty: &str, digits: Option<u32>) -> FieldInfo {

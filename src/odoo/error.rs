@@ -128,6 +128,24 @@ const TRANSIENT_NAMES: &[&str] = &[
     "werkzeug.exceptions.TooManyRequests",
 ];
 
+/// PostgreSQL errors about the data itself, not about the server.
+fn is_integrity_error(name: &str) -> bool {
+    name == "psycopg2.IntegrityError"
+        || name == "psycopg2.DataError"
+        || [
+            "UniqueViolation",
+            "ForeignKeyViolation",
+            "NotNullViolation",
+            "CheckViolation",
+            "ExclusionViolation",
+            "InvalidTextRepresentation",
+            "NumericValueOutOfRange",
+            "StringDataRightTruncation",
+        ]
+        .iter()
+        .any(|kind| name == format!("psycopg2.errors.{kind}"))
+}
+
 /// HTTP statuses that mean "the server cannot serve now".
 pub(crate) fn is_unavailable_status(status: u16) -> bool {
     matches!(status, 409 | 429 | 502 | 503 | 504)
@@ -206,6 +224,10 @@ pub(crate) fn classify(
             }
         }
         "werkzeug.exceptions.Unauthorized" => login.refused(message),
+        // The database side failing (pool full, connection lost, query cancelled, shutdown):
+        // an outage. Broken constraints are data problems (Odoo usually reports them as
+        // ValidationError already).
+        _ if name.starts_with("psycopg2.") && !is_integrity_error(name) => busy(),
         _ => OdooError::Rejected {
             call: call.to_string(),
             name: name.to_string(),
@@ -225,6 +247,34 @@ mod tests {
             login: "admin".into(),
             credential_kind: "API key",
         }
+    }
+
+    #[test]
+    fn database_outages_wait_and_broken_constraints_are_data_problems() {
+        assert_eq!(
+            kind(
+                "psycopg2.pool.PoolError",
+                "The Connection Pool Is Full",
+                None
+            ),
+            Consequence::Retry
+        );
+        assert_eq!(
+            kind("psycopg2.InterfaceError", "connection already closed", None),
+            Consequence::Retry
+        );
+        assert_eq!(
+            kind("psycopg2.errors.QueryCanceled", "canceling statement", None),
+            Consequence::Retry
+        );
+        assert_eq!(
+            kind("psycopg2.errors.UniqueViolation", "duplicate key", None),
+            Consequence::Reject
+        );
+        assert_eq!(
+            kind("psycopg2.errors.NotNullViolation", "null value", None),
+            Consequence::Reject
+        );
     }
 
     fn kind(name: &str, message: &str, status: Option<u16>) -> Consequence {
