@@ -641,3 +641,36 @@ fn a_replayed_file_of_a_flow_with_done_markers_gets_its_marker() {
         fs::read_to_string(stand.error_dir().join("products-broken.xml.error.txt")).unwrap();
     assert!(report.contains("Attempt:   2"), "{report}");
 }
+
+#[test]
+fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it() {
+    let stand = Stand::new();
+    stand.drop_sample("products-1.xml");
+    let original = stand.inbox().join("products-1.xml");
+    let mtime = fs::metadata(&original).unwrap().modified().unwrap();
+    let crashed = stand
+        .command(&["run", "--once"])
+        .env("EDI_BRIDGE_CRASH_AT", "moved")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(9));
+    // Same name, same size, same modification time, other content (an uploader keeping times).
+    let text = fs::read_to_string(Path::new(REPO).join("samples/products-1.xml")).unwrap();
+    let changed = text.replacen("Sit-stand desk", "Sit-stand DESK", 1);
+    assert_eq!(changed.len(), text.len());
+    fs::write(&original, &changed).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&original)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let rerun = stand.run(&["run", "--once"]);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    let ops = operations(&rerun);
+    assert_eq!(ops.len(), 5, "the new file is processed, not deleted");
+    assert_eq!(ops[0]["values"]["name"], "Sit-stand DESK 160 x 80 cm, oak");
+    let archived = files_below(&stand.archive_dir());
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(files_in(&stand.inbox()).is_empty());
+}

@@ -62,26 +62,15 @@ pub async fn free_name<T: Transport>(
     })
 }
 
-/// Moves `from` to `to`, never overwriting. If an earlier try already placed the same file at
-/// `to` (a crash between the link and the removal of the source), only the source is removed.
+/// Moves `from` to `to`, never overwriting (`AlreadyExists` when `to` is taken). A move that a
+/// crash left half done (the file under both names) is repaired by the pass, which compares
+/// contents first: a new file that merely looks like the old one is never removed here.
 pub async fn move_file<T: Transport>(
     t: &mut T,
     from: &str,
     to: &str,
 ) -> Result<(), TransportError> {
-    match t.rename_noclobber(from, to).await {
-        Ok(()) => Ok(()),
-        Err(TransportError::AlreadyExists { path }) => {
-            let (src, dst) = (t.stat(from).await?, t.stat(to).await?);
-            match (src, dst) {
-                (Some(s), Some(d)) if s.size == d.size && s.mtime == d.mtime => {
-                    t.remove(from).await
-                }
-                _ => Err(TransportError::AlreadyExists { path }),
-            }
-        }
-        Err(e) => Err(e),
-    }
+    t.rename_noclobber(from, to).await
 }
 
 #[cfg(test)]

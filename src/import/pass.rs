@@ -446,16 +446,23 @@ impl Runner {
             .map_err(|e| e.to_string())?;
         for rec in unfinished {
             let inbox_path = transport::join(&import.inbox, &rec.name);
-            if t.stat(&inbox_path)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
-                continue; // the listing takes it from here
-            }
-            let at_destination = match &rec.destination {
-                Some(dest) => t.stat(dest).await.map_err(|e| e.to_string())?.is_some(),
-                None => false,
+            let err = |e: TransportError| e.to_string();
+            let in_inbox = t.stat(&inbox_path).await.map_err(err)?;
+            let at_destination = match (rec.state, &rec.destination) {
+                (State::Archiving | State::Quarantining, Some(dest)) => {
+                    t.stat(dest).await.map_err(err)?.is_some()
+                }
+                _ => false,
+            };
+            // A file still in the inbox is the listing's to take, unless its move had
+            // already placed it at its destination: then the inbox holds either a leftover
+            // name of the same file (removed here) or a new file (left for the listing).
+            let leftover = match (&in_inbox, at_destination) {
+                (Some(_), false) => continue,
+                (Some(now), true) => {
+                    now.size == rec.size && self.same_content(t, &inbox_path, &rec, import).await?
+                }
+                (None, _) => false,
             };
             let ledger = self.ledger();
             let Some(rec) = ledger
@@ -485,7 +492,10 @@ impl Runner {
             };
             result.map_err(|e| e.to_string())?;
             let _ = std::fs::remove_file(self.spool_path(&rec));
-            if moved {
+            if leftover {
+                t.remove(&inbox_path).await.map_err(|e| e.to_string())?;
+            }
+            if moved && (in_inbox.is_none() || leftover) {
                 let entry = Entry {
                     name: rec.name.clone(),
                     size: rec.size,
@@ -496,6 +506,30 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Whether the inbox file at `path` has the content attempt `rec` processed (its sha256).
+    async fn same_content(
+        &self,
+        t: &mut AnyTransport,
+        path: &str,
+        rec: &FileRecord,
+        import: &ImportFlow,
+    ) -> Result<bool, String> {
+        let Some(expected) = &rec.sha256 else {
+            return Ok(false);
+        };
+        let copy = self.spool_path(rec).with_extension("check");
+        if let Some(dir) = copy.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let fetched = t.fetch(path, &copy, import.max_file_size).await;
+        let _ = std::fs::remove_file(&copy);
+        match fetched {
+            Ok(f) => Ok(&f.sha256 == expected),
+            Err(TransportError::TooLarge { .. }) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     async fn flow_files(
