@@ -982,6 +982,32 @@ async fn a_full_snapshot_with_an_unknown_product_sets_nothing_to_zero() {
     }
 }
 
+#[tokio::test]
+async fn a_line_of_a_lot_tracked_product_without_a_lot_is_refused() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        let chair = odoo.add_product("FURN-CHAIR-ERGO", "Chair");
+        odoo.add_lot("LOT-1", chair);
+        let desk = odoo.add_product("FURN-DESK-160", "Desk");
+        let ops = vec![
+            line(1, "FURN-CHAIR-ERGO", "WH/Stock", 5.0, None),
+            line(2, "FURN-DESK-160", "WH/Stock", 3.0, None),
+        ];
+        let (results, _) = run(&client, 200, &stock_mapping(Snapshot::Partial), &[&ops]).await;
+        assert_eq!(results[0].applied, vec![2], "Odoo {version}");
+        assert_eq!(results[0].failed.len(), 1);
+        assert_eq!(results[0].failed[0].record, 1);
+        assert!(
+            results[0].failed[0].message.contains("needs a lot"),
+            "{:?}",
+            results[0].failed
+        );
+        assert_eq!(odoo.qty_available(desk), 3.0);
+        assert_eq!(odoo.qty_available(chair), 0.0);
+    }
+}
+
 // -- outages --------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -93,6 +93,8 @@ pub struct Applier<'a> {
     lookups: HashMap<(String, String), HashMap<String, Found>>,
     /// Lots are looked up per product: (model, field, product id, value as text).
     lots: HashMap<(String, String, i64, String), Found>,
+    /// set_stock: product id → its `tracking` (`none`, `lot`, `serial`).
+    tracking: HashMap<i64, String>,
     /// model → field → type and precision (`None`: Odoo did not describe it).
     fields: HashMap<String, HashMap<String, Option<FieldInfo>>>,
 }
@@ -106,6 +108,7 @@ impl<'a> Applier<'a> {
             updates: UpdateMethod::default(),
             lookups: HashMap::new(),
             lots: HashMap::new(),
+            tracking: HashMap::new(),
             fields: HashMap::new(),
         }
     }
@@ -257,7 +260,7 @@ impl<'a> Applier<'a> {
         let key = upsert.key.as_slice();
         let mut out = Outcome::default();
         let ops = g.keep(tagged(files, batch), &mut out);
-        self.resolve(ops.iter().flat_map(|(_, op)| op.lookups.values()))
+        self.resolve(ops.iter().flat_map(|(_, op)| op.lookups.values()), false)
             .await?;
         let mut items: Vec<(Tag, Vals)> = Vec::new();
         for (tag, op) in ops {
@@ -470,9 +473,11 @@ impl<'a> Applier<'a> {
 
     /// Looks up every value of `refs` not seen yet this run: one `search_read` per
     /// (model, field).
+    /// `with_tracking` (set_stock): products are read with their `tracking` too.
     async fn resolve<'r>(
         &mut self,
         refs: impl IntoIterator<Item = &'r LookupRef>,
+        with_tracking: bool,
     ) -> Result<(), OdooError> {
         let mut pending: BTreeMap<(String, String), BTreeMap<String, Value>> = BTreeMap::new();
         for r in refs {
@@ -485,15 +490,30 @@ impl<'a> Applier<'a> {
         }
         for ((model, field), values) in pending {
             let domain = json!([[field, "in", values.values().collect::<Vec<_>>()]]);
+            // Products come with their tracking: set_stock refuses lines without a lot for
+            // tracked products, at no extra call.
+            let products = with_tracking && model == "product.product";
+            let fields: Vec<&str> = if products {
+                vec![field.as_str(), "tracking"]
+            } else {
+                vec![field.as_str()]
+            };
             let answer = self
                 .client
-                .search_read(&model, domain, &[field.as_str()], SearchOptions::default())
+                .search_read(&model, domain, &fields, SearchOptions::default())
                 .await;
             let cache = self.lookups.entry((model, field.clone())).or_default();
             match answer {
                 Ok(records) => {
                     let mut ids: HashMap<String, Vec<i64>> = HashMap::new();
                     for rec in &records {
+                        if let (true, Some(id), Some(tracking)) = (
+                            products,
+                            record_id(rec),
+                            rec.get("tracking").and_then(Value::as_str),
+                        ) {
+                            self.tracking.insert(id, tracking.to_string());
+                        }
                         if let (Some(id), Some(v)) = (record_id(rec), rec.get(&field)) {
                             ids.entry(text(v)).or_default().push(id);
                         }
@@ -564,6 +584,7 @@ impl<'a> Applier<'a> {
                 .flat_map(|(_, op)| op.lookups.iter())
                 .filter(|(field, _)| *field != "lot_id")
                 .map(|(_, r)| r),
+            true,
         )
         .await?;
         let mut targets = Vec::new();
@@ -587,10 +608,29 @@ impl<'a> Applier<'a> {
             }
         }
         self.resolve_lots(&targets).await?;
+        self.resolve_tracking(&targets).await?;
 
         let mut items: Vec<(Tag, (QuantKey, f64))> = Vec::new();
         for (mut tag, op, product, location) in targets {
             let lot = match op.lookups.get("lot_id") {
+                // Odoo answers a quant of a tracked product without a lot with a wizard and
+                // applies nothing, while the create itself succeeds: refuse the line here.
+                None if matches!(
+                    self.tracking.get(&product).map(String::as_str),
+                    Some("lot" | "serial")
+                ) =>
+                {
+                    let name = op.key.get("product_id").map(text).unwrap_or_default();
+                    let refusal = Refusal::ours(
+                        format!(
+                            "product '{name}' is tracked by lot or serial number: the line needs a lot"
+                        ),
+                        "lot_id",
+                    );
+                    out.seen.push((tag.file, (product, location)));
+                    g.fail(tag, refusal, &mut out);
+                    continue;
+                }
                 None => None,
                 Some(r) => {
                     let cached =
@@ -699,6 +739,50 @@ impl<'a> Applier<'a> {
         })
         .await?;
         Ok(out)
+    }
+
+    /// Reads the `tracking` of the products of lines without a lot, once per run.
+    async fn resolve_tracking(
+        &mut self,
+        targets: &[(Tag, &Operation, i64, i64)],
+    ) -> Result<(), OdooError> {
+        let wanted: BTreeSet<i64> = targets
+            .iter()
+            .filter(|(_, op, product, _)| {
+                !op.lookups.contains_key("lot_id") && !self.tracking.contains_key(product)
+            })
+            .map(|(_, _, product, _)| *product)
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut context = serde_json::Map::new();
+        context.insert("active_test".into(), Value::Bool(false));
+        let rows = self
+            .client
+            .search_read(
+                "product.product",
+                json!([["id", "in", wanted.iter().collect::<Vec<_>>()]]),
+                &["tracking"],
+                SearchOptions {
+                    context: Some(context),
+                    ..SearchOptions::default()
+                },
+            )
+            .await?;
+        for row in rows {
+            if let (Some(id), Some(tracking)) = (
+                row.get("id").and_then(Value::as_i64),
+                row.get("tracking").and_then(Value::as_str),
+            ) {
+                self.tracking.insert(id, tracking.to_string());
+            }
+        }
+        // Products Odoo did not describe count as untracked.
+        for id in wanted {
+            self.tracking.entry(id).or_insert_with(|| "none".into());
+        }
+        Ok(())
     }
 
     /// Looks up the lots of `targets` not seen yet this run, for their products: one
