@@ -186,6 +186,9 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
     for (flow, file, why) in &summary.not_ready {
         eprintln!("{flow:<20} not taken {file}: {why}");
     }
+    for (flow, file, why) in &summary.unread {
+        eprintln!("{flow:<20} waiting   {file}: {why}");
+    }
     for (flow, why) in &summary.stopped {
         eprintln!("{flow:<20} STOPPED   {why}");
     }

@@ -25,7 +25,7 @@ use crate::schema::{self, XmlProblem};
 use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
 
 /// How long a claim holds a file before another run may take it over.
-const LEASE: Duration = Duration::from_secs(15 * 60);
+const LEASE: Duration = Duration::from_secs(30 * 60);
 /// Largest processed file copied from the spool when its inbox file was replaced meanwhile.
 const MAX_KEPT_COPY: u64 = 512 * 1024 * 1024;
 /// Bytes read from the end of an XML file to see whether its root element is closed.
@@ -58,6 +58,8 @@ pub struct PassSummary {
     pub stopped: Vec<(String, String)>,
     /// Files seen but not taken yet (still settling, waiting for a marker, looking truncated).
     pub not_ready: Vec<(String, String, String)>,
+    /// Files that could not be looked at (a transient failure): they wait for the next pass.
+    pub unread: Vec<(String, String, String)>,
 }
 
 impl PassSummary {
@@ -68,7 +70,7 @@ impl PassSummary {
             .files
             .iter()
             .any(|f| !matches!(f.outcome, Outcome::Archived(_)));
-        i32::from(bad || !self.stopped.is_empty())
+        i32::from(bad || !self.stopped.is_empty() || !self.unread.is_empty())
     }
 }
 
@@ -201,6 +203,7 @@ impl Runner {
             summary.files.extend(part.files);
             summary.stopped.extend(part.stopped);
             summary.not_ready.extend(part.not_ready);
+            summary.unread.extend(part.unread);
         }
         summary
     }
@@ -296,6 +299,7 @@ impl Runner {
                 let wait = u64::try_from(until - now_ms()).unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 summary.not_ready.clear();
+                summary.unread.clear();
                 for (flow, import, files) in ready.iter_mut() {
                     match self.assess_inbox(&mut t, flow, import, summary, true).await {
                         Ok((again, _)) => *files = again,
@@ -346,12 +350,18 @@ impl Runner {
             };
             match settle::assess(import, entry, since, now, &names) {
                 Readiness::Ready => {
-                    if let Some(why) = self.looks_truncated(t, import, entry, since, now).await {
-                        summary
-                            .not_ready
-                            .push((flow.name.clone(), entry.name.clone(), why));
-                    } else {
-                        complete.push(entry.clone());
+                    match self.looks_truncated(t, import, entry, since, now).await {
+                        Ok(None) => complete.push(entry.clone()),
+                        Ok(Some(why)) => {
+                            summary
+                                .not_ready
+                                .push((flow.name.clone(), entry.name.clone(), why))
+                        }
+                        Err(why) => {
+                            summary
+                                .unread
+                                .push((flow.name.clone(), entry.name.clone(), why))
+                        }
                     }
                 }
                 Readiness::Settling { until_ms } => {
@@ -403,9 +413,9 @@ impl Runner {
         entry: &Entry,
         since: i64,
         now: i64,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, String> {
         if !matches!(import.format, Format::Xml { .. }) || entry.size == 0 {
-            return None;
+            return Ok(None);
         }
         let root = import
             .mapping
@@ -418,18 +428,18 @@ impl Runner {
             .await
         {
             Ok(tail) => tail,
-            Err(e) => return Some(format!("its end could not be read ({e}); it waits")),
+            Err(e) => return Err(format!("its end could not be read ({e}); it waits")),
         };
         if settle::root_closed(&tail, root.as_deref()) {
-            return None;
+            return Ok(None);
         }
         let waited = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
-        (waited < import.settle_max).then(|| {
+        Ok((waited < import.settle_max).then(|| {
             format!(
                 "looks truncated (root element not closed); waits up to {} before going to error",
                 humantime::format_duration(import.settle_max)
             )
-        })
+        }))
     }
 
     /// Repairs what a crash left: a move announced in the ledger whose file already left the
@@ -620,6 +630,12 @@ impl Runner {
         }
         if prepared.is_empty() {
             return;
+        }
+        // Files fetched early in a long pass keep their claims until they are finished.
+        for p in &prepared {
+            if let Err(e) = self.renew(&p.rec) {
+                tracing::warn!(flow = %flow.name, "{}: {e}", p.entry.name);
+            }
         }
         if let Err((why, stop)) = self.apply(flow, import, &mut prepared).await {
             if stop {
