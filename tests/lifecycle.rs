@@ -674,3 +674,38 @@ fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it
     assert_eq!(archived.len(), 2, "{archived:?}");
     assert!(files_in(&stand.inbox()).is_empty());
 }
+
+#[test]
+fn a_destination_taken_while_a_crashed_move_waited_gets_a_new_name() {
+    let stand = Stand::new();
+    stand.drop_sample("products-1.xml");
+    let crashed = stand
+        .command(&["run", "--once"])
+        .env("EDI_BRIDGE_CRASH_AT", "archiving")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(9));
+    // Someone puts another file at the name the interrupted move had chosen.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Brussels").unwrap());
+    let dir = stand.archive_dir().join(format!(
+        "{:04}/{:02}/{:02}",
+        today.year(),
+        today.month(),
+        today.day()
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("products-1.xml"), "someone else's file").unwrap();
+    let rerun = stand.run(&["run", "--once"]);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert!(files_in(&stand.inbox()).is_empty(), "{}", stderr(&rerun));
+    assert_eq!(
+        fs::read_to_string(dir.join("products-1.xml")).unwrap(),
+        "someone else's file",
+        "nothing overwritten"
+    );
+    assert_eq!(
+        fs::read(dir.join("products-1~2.xml")).unwrap(),
+        fs::read(Path::new(REPO).join("samples/products-1.xml")).unwrap()
+    );
+}

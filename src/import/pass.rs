@@ -470,6 +470,12 @@ impl Runner {
             let leftover = match (&in_inbox, at_destination) {
                 (Some(_), false) => continue,
                 (Some(now), true) => {
+                    // Another file may have taken the recorded destination before the move
+                    // happened: then the move is still to do, at a new name.
+                    let dest = rec.destination.clone().unwrap_or_default();
+                    if !self.same_content(t, &dest, &rec, import).await? {
+                        continue;
+                    }
                     now.size == rec.size && self.same_content(t, &inbox_path, &rec, import).await?
                 }
                 (None, _) => false,
@@ -917,7 +923,8 @@ impl Runner {
     ) -> Result<Outcome, TransportError> {
         let from = transport::join(&import.inbox, &entry.name);
         let dest = match (&rec.state, &rec.destination) {
-            (State::Archiving, Some(dest)) => dest.clone(),
+            // A resumed move whose destination is still free; a taken one gets a new name.
+            (State::Archiving, Some(dest)) if t.stat(dest).await?.is_none() => dest.clone(),
             _ => {
                 let now = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
                 let (dir, name) = archive_target(&import.archive, &entry.name, &now);
@@ -1066,11 +1073,25 @@ impl Runner {
         resumed: bool,
     ) -> Result<Outcome, TransportError> {
         // On a resumed move the report is written again from the ledger (whatever a crash
-        // left at that name).
+        // left at that name); a destination another file took meanwhile is given up for a
+        // new name.
+        let mut dest = dest.to_string();
         if resumed {
+            if t.stat(&dest).await?.is_some() {
+                let name = free_name(t, &import.error, &entry.name, &[]).await?;
+                dest = transport::join(&import.error, &name);
+                let text = rec.detail.clone().unwrap_or_default();
+                if let Err(e) = self
+                    .ledger()
+                    .quarantining(rec.id, &self.holder, &dest, &text)
+                {
+                    return Ok(Outcome::Waiting(e.to_string()));
+                }
+            }
             let text = rec.detail.clone().unwrap_or_default();
             t.put(&format!("{dest}.error.txt"), text.as_bytes()).await?;
         }
+        let dest = dest.as_str();
         let from = transport::join(&import.inbox, &entry.name);
         if replaced(t, &from, entry).await? {
             return self.keep_replaced(t, rec, dest, false).await;
