@@ -1749,6 +1749,16 @@ fn cell(v: Option<&Value>, info: Option<&Option<FieldInfo>>) -> String {
         Some(Value::Bool(b)) if boolean => if *b { "True" } else { "False" }.into(),
         Some(Value::Bool(false)) => String::new(),
         Some(Value::Bool(true)) => "True".into(),
+        // Odoo's import refuses "5.0" for an integer field (create and write take 5.0).
+        Some(Value::Number(n))
+            if info
+                .and_then(Option::as_ref)
+                .is_some_and(|i| i.ty == "integer")
+                && n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) =>
+        {
+            format!("{}", n.as_f64().unwrap_or_default() as i64)
+        }
         Some(other) => text_exact(other),
     }
 }
@@ -1972,6 +1982,13 @@ mod tests {
         assert_eq!(cell(Some(&json!(12.5)), None), "12.5");
         assert_eq!(cell(Some(&json!(7)), None), "7");
         assert_eq!(cell(Some(&json!("Desk")), None), "Desk");
+        let whole = Some(Some(info("integer", None)));
+        assert_eq!(
+            cell(Some(&json!(5.0)), whole.as_ref()),
+            "5",
+            "Odoo refuses 5.0"
+        );
+        assert_eq!(cell(Some(&json!(5.0)), None), "5.0");
         let described: HashMap<String, Option<FieldInfo>> = [
             ("uom_id".to_string(), Some(info("many2one", None))),
             ("name".to_string(), Some(info("char", None))),
