@@ -18,6 +18,11 @@
 //! 9. [`import::finish`] archives the file, or moves it to `error/` with a [`report`] a person
 //!    can read.
 //!
+//! [`import::pass`] runs a pass over these steps for every partner (one session each, side by
+//! side); the records of all files a pass takes share Odoo batches, while outcomes, reports and
+//! the ledger stay per file. [`check`], [`import::explain`] and [`import::replay`] serve the
+//! commands of the same names.
+//!
 //! [`error::Consequence`] is the one question every failure answers: wait and retry, send the
 //! file to `error/`, or stop the flow and tell a human.
 
