@@ -2,7 +2,7 @@
 //!
 //! Odoo reports failures in two dialects: JSON-RPC answers HTTP 200 with
 //! `error.data.name` (e.g. `odoo.exceptions.ValidationError`), JSON-2 answers a 4xx/5xx status
-//! with a bare `{name, message, …}` body. [`classify`] turns either into an [`OdooError`] whose
+//! with a bare `{name, message, …}` body. `classify` turns either into an [`OdooError`] whose
 //! [`OdooError::consequence`] says whether the file waits (outage), goes to `error/` (bad data)
 //! or the flow stops (configuration).
 
