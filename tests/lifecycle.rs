@@ -4,7 +4,6 @@
 mod support;
 
 use std::fs;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -289,17 +288,7 @@ fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
     for point in ["claimed", "fetched", "applied", "archiving", "moved"] {
         let stand = Stand::new();
         stand.drop_sample("products-1.xml");
-        let crashed = stand
-            .command(&["run", "--once"])
-            .env("EDI_BRIDGE_CRASH_AT", point)
-            .output()
-            .unwrap();
-        assert_eq!(
-            crashed.status.signal(),
-            Some(9),
-            "{point}: killed: {}",
-            stderr(&crashed)
-        );
+        let crashed = stand.run_until_killed(point, &["run", "--once"]);
         let printed_before = operations(&crashed).len();
 
         let rerun = stand.run(&["run", "--once"]);
@@ -343,12 +332,7 @@ fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
 fn kill_9_while_moving_a_file_to_error_leaves_it_there_with_its_report() {
     let stand = Stand::new();
     stand.drop_sample("products-broken.xml");
-    let crashed = stand
-        .command(&["run", "--once"])
-        .env("EDI_BRIDGE_CRASH_AT", "reported")
-        .output()
-        .unwrap();
-    assert_eq!(crashed.status.signal(), Some(9));
+    stand.run_until_killed("reported", &["run", "--once"]);
     let rerun = stand.run(&["run", "--once"]);
     assert_eq!(code(&rerun), 1, "{}", stderr(&rerun));
     assert!(files_in(&stand.inbox()).is_empty());
@@ -608,12 +592,7 @@ fn kill_9_after_applying_a_file_with_bad_records_still_sends_it_to_error() {
         b"sku;name;price\nA-1;Good;1,50\nA-2;Bad;abc\n",
     )
     .unwrap();
-    let crashed = stand
-        .command(&["run", "--once", "prices"])
-        .env("EDI_BRIDGE_CRASH_AT", "applied")
-        .output()
-        .unwrap();
-    assert_eq!(crashed.status.signal(), Some(9), "{}", stderr(&crashed));
+    stand.run_until_killed("applied", &["run", "--once", "prices"]);
     let rerun = stand.run(&["run", "--once", "prices"]);
     assert_eq!(code(&rerun), 1, "{}", stderr(&rerun));
     assert!(
@@ -648,12 +627,7 @@ fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it
     stand.drop_sample("products-1.xml");
     let original = stand.inbox().join("products-1.xml");
     let mtime = fs::metadata(&original).unwrap().modified().unwrap();
-    let crashed = stand
-        .command(&["run", "--once"])
-        .env("EDI_BRIDGE_CRASH_AT", "moved")
-        .output()
-        .unwrap();
-    assert_eq!(crashed.status.signal(), Some(9));
+    stand.run_until_killed("moved", &["run", "--once"]);
     // Same name, same size, same modification time, other content (an uploader keeping times).
     let text = fs::read_to_string(Path::new(REPO).join("samples/products-1.xml")).unwrap();
     let changed = text.replacen("Sit-stand desk", "Sit-stand DESK", 1);
@@ -679,12 +653,7 @@ fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it
 fn a_destination_taken_while_a_crashed_move_waited_gets_a_new_name() {
     let stand = Stand::new();
     stand.drop_sample("products-1.xml");
-    let crashed = stand
-        .command(&["run", "--once"])
-        .env("EDI_BRIDGE_CRASH_AT", "archiving")
-        .output()
-        .unwrap();
-    assert_eq!(crashed.status.signal(), Some(9));
+    stand.run_until_killed("archiving", &["run", "--once"]);
     // Someone puts another file at the name the interrupted move had chosen.
     let today = jiff::Timestamp::now()
         .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Brussels").unwrap());

@@ -5,7 +5,6 @@
 mod support;
 
 use std::fs;
-use std::os::unix::process::ExitStatusExt;
 
 use serde_json::json;
 use support::stand::*;
@@ -243,12 +242,7 @@ fn a_validation_error_on_one_record_isolates_that_record() {
 fn kill_9_during_a_batch_then_a_rerun_creates_no_duplicates() {
     let (stand, odoo) = stand(18, "batch_size = 2", "");
     stand.drop_sample("products-1.xml");
-    let crashed = stand
-        .command(&["run", "--once", "products"])
-        .env("EDI_BRIDGE_CRASH_AT", "batch")
-        .output()
-        .unwrap();
-    assert_eq!(crashed.status.signal(), Some(9), "{}", stderr(&crashed));
+    stand.run_until_killed("batch", &["run", "--once", "products"]);
     let created_before = odoo.records("product.product").len();
     let out = stand.run(&["run", "--once", "products"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

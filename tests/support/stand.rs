@@ -2,6 +2,7 @@
 //! and the helpers the whole-flow tests share.
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -158,6 +159,22 @@ list_price = "price"
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
+    }
+
+    /// Runs `args` with the crash point `point` armed: the process must die of SIGKILL there.
+    pub fn run_until_killed(&self, point: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .env("EDI_BRIDGE_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "killed at {point}: {}",
+            stderr(&out)
+        );
+        out
     }
 }
 
