@@ -50,19 +50,19 @@ pub async fn run(config: &Config) -> Vec<Check> {
         format!("{} is valid", config.file.display()),
     )];
     for flow in config.flows.values() {
-        if let Direction::Import(import) = &flow.direction {
-            if let Format::Xml { schema: xsd } = &import.format {
-                checks.push(match schema::check_schema(xsd) {
-                    Ok(()) => Check::ok(
-                        format!("flow {}", flow.name),
-                        format!("schema {} compiles", xsd.display()),
-                    ),
-                    Err(e) => Check::fail(
-                        format!("flow {}", flow.name),
-                        format!("{e}: fix `flows.{}.schema`", flow.name),
-                    ),
-                });
-            }
+        if let Direction::Import(import) = &flow.direction
+            && let Format::Xml { schema: xsd } = &import.format
+        {
+            checks.push(match schema::check_schema(xsd) {
+                Ok(()) => Check::ok(
+                    format!("flow {}", flow.name),
+                    format!("schema {} compiles", xsd.display()),
+                ),
+                Err(e) => Check::fail(
+                    format!("flow {}", flow.name),
+                    format!("{e}: fix `flows.{}.schema`", flow.name),
+                ),
+            });
         }
     }
     for partner in config.partners.values() {

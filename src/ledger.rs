@@ -1633,7 +1633,7 @@ mod tests {
         while rounds.is_none_or(|r| i < start + r) {
             i += 1;
             let name = format!("f{}.xml", i % 5);
-            let size = if i % 13 == 0 { 200 } else { 100 };
+            let size = if i.is_multiple_of(13) { 200 } else { 100 };
             // A lease this short lets the next process take over what this one leaves.
             let lease = Duration::from_millis(1);
             let Some(mut record) = l
@@ -1647,13 +1647,15 @@ mod tests {
             while !record.state.is_terminal() && record.state != State::Waiting {
                 record = match record.state {
                     State::Claimed => l.fetched(id, holder, &sha, clock_ms()),
-                    State::Fetched if i % 11 == 0 => l.waiting(id, holder, "Odoo unreachable"),
+                    State::Fetched if i.is_multiple_of(11) => {
+                        l.waiting(id, holder, "Odoo unreachable")
+                    }
                     State::Fetched => l.applying(id, holder, 3),
                     State::Applying => {
                         for batch in 1..=3 {
                             l.batch_done(id, holder, batch, 1, "ok").unwrap();
                         }
-                        if i % 4 == 0 {
+                        if i.is_multiple_of(4) {
                             l.applied(id, holder, 2, 1, Some("1 refused"))
                         } else {
                             l.applied(id, holder, 3, 0, None)

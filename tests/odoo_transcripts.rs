@@ -492,12 +492,12 @@ async fn replay(version: u32) {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        if let Some(want_ct) = resp_headers.get("Content-Type").and_then(Value::as_str) {
-            if want_ct != content_type {
-                out.push(format!(
-                    "Content-Type {want_ct:?} recorded, stand-in {content_type:?}"
-                ));
-            }
+        if let Some(want_ct) = resp_headers.get("Content-Type").and_then(Value::as_str)
+            && want_ct != content_type
+        {
+            out.push(format!(
+                "Content-Type {want_ct:?} recorded, stand-in {content_type:?}"
+            ));
         }
         if status == 401
             && headers

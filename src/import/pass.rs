@@ -294,17 +294,17 @@ impl Runner {
                 Err(e) => summary.stopped.push((flow.name.clone(), e)),
             }
         }
-        if listing == Listing::Twice {
-            if let Some(until) = wait_until {
-                let wait = u64::try_from(until - now_ms()).unwrap_or(0);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                summary.not_ready.clear();
-                summary.unread.clear();
-                for (flow, import, files) in ready.iter_mut() {
-                    match self.assess_inbox(&mut t, flow, import, summary, true).await {
-                        Ok((again, _)) => *files = again,
-                        Err(e) => summary.stopped.push((flow.name.clone(), e)),
-                    }
+        if listing == Listing::Twice
+            && let Some(until) = wait_until
+        {
+            let wait = u64::try_from(until - now_ms()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            summary.not_ready.clear();
+            summary.unread.clear();
+            for (flow, import, files) in ready.iter_mut() {
+                match self.assess_inbox(&mut t, flow, import, summary, true).await {
+                    Ok((again, _)) => *files = again,
+                    Err(e) => summary.stopped.push((flow.name.clone(), e)),
                 }
             }
         }

@@ -105,10 +105,10 @@ pub fn assess(
     if is_temporary(&entry.name) {
         return Readiness::Ignored("temporary or hidden name".into());
     }
-    if let Some(marker) = &flow.done_marker {
-        if is_marker_of_listed(marker, &entry.name, names) {
-            return Readiness::Ignored("done-marker of another file".into());
-        }
+    if let Some(marker) = &flow.done_marker
+        && is_marker_of_listed(marker, &entry.name, names)
+    {
+        return Readiness::Ignored("done-marker of another file".into());
     }
     if !flow.pattern.matches(&entry.name) {
         return Readiness::Ignored(format!("does not match the pattern `{}`", flow.pattern));

@@ -401,28 +401,30 @@ impl<'a> Applier<'a> {
             let loadable = members
                 .iter()
                 .all(|(_, (_, vals))| vals.values().all(is_scalar));
-            if self.updates == UpdateMethod::WriteOrLoad && !shared && loadable {
-                if let Some(columns) = columns {
-                    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-                    let names = &names;
-                    send_split(members, g, out, async |chunk: &[Update]| {
-                        let rows = chunk
-                            .iter()
-                            .map(|(_, (id, vals))| {
-                                std::iter::once(id.to_string())
-                                    .chain(names.iter().map(|f| cell(vals.get(f), info.get(f))))
-                                    .collect()
-                            })
-                            .collect();
-                        let loaded = client.load(model, &columns, rows, None).await?;
-                        if loaded.ids.is_some() {
-                            return Ok(Sent::Applied);
-                        }
-                        Ok(load_refusals(&loaded.messages, chunk.len()))
-                    })
-                    .await?;
-                    continue;
-                }
+            if self.updates == UpdateMethod::WriteOrLoad
+                && !shared
+                && loadable
+                && let Some(columns) = columns
+            {
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                let names = &names;
+                send_split(members, g, out, async |chunk: &[Update]| {
+                    let rows = chunk
+                        .iter()
+                        .map(|(_, (id, vals))| {
+                            std::iter::once(id.to_string())
+                                .chain(names.iter().map(|f| cell(vals.get(f), info.get(f))))
+                                .collect()
+                        })
+                        .collect();
+                    let loaded = client.load(model, &columns, rows, None).await?;
+                    if loaded.ids.is_some() {
+                        return Ok(Sent::Applied);
+                    }
+                    Ok(load_refusals(&loaded.messages, chunk.len()))
+                })
+                .await?;
+                continue;
             }
             // Same values → one write for all of them.
             // (canonical form, values, records)

@@ -1137,15 +1137,15 @@ fn json2(
         }
         r
     };
-    if let Some(db) = headers.get("x-odoo-database") {
-        if db.to_str().ok() != Some(st.opts.database.as_str()) {
-            // The request has no database, and the db-less routing has no such route
-            // (transcript 19/31): a web page, not JSON.
-            return html(
+    if let Some(db) = headers.get("x-odoo-database")
+        && db.to_str().ok() != Some(st.opts.database.as_str())
+    {
+        // The request has no database, and the db-less routing has no such route
+        // (transcript 19/31): a web page, not JSON.
+        return html(
                 StatusCode::NOT_FOUND,
                 "<!DOCTYPE html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>No database is selected and the requested URL was not found in the server-wide controllers.</p>\n<p>Please verify the hostname, <a href=/web/login>login</a> and try again.</p>\n\n<!-- Alternatively, use the X-Odoo-Database header. -->\n".into(),
             );
-        }
     }
     let rest: Vec<&str> = path["/json/2".len()..]
         .trim_start_matches('/')
@@ -1582,10 +1582,8 @@ fn execute(st: &mut StandinState, call: Call) -> Result<Value, Fail> {
     };
     let result = env.dispatch(&call);
     let rollback = result.is_err() || env.rollback;
-    if rollback {
-        if let Some(snapshot) = snapshot {
-            st.db = snapshot;
-        }
+    if rollback && let Some(snapshot) = snapshot {
+        st.db = snapshot;
     }
     result
 }
@@ -1885,15 +1883,14 @@ impl Env<'_> {
     }
 
     fn unindex(&mut self, model: &str, id: i64, field: &str, value: &Value) {
-        if let Some(target) = as_id(value) {
-            if let Some(set) = self
+        if let Some(target) = as_id(value)
+            && let Some(set) = self
                 .db
                 .refs
                 .get_mut(&(model.to_string(), field.to_string()))
                 .and_then(|t| t.get_mut(&target))
-            {
-                set.remove(&id);
-            }
+        {
+            set.remove(&id);
         }
     }
 
@@ -4176,10 +4173,11 @@ impl Env<'_> {
         });
         let mut out = Vals::new();
         for f in m.fields.values() {
-            if let Some(only) = &allfields {
-                if !only.is_empty() && !only.contains(&f.name) {
-                    continue;
-                }
+            if let Some(only) = &allfields
+                && !only.is_empty()
+                && !only.contains(&f.name)
+            {
+                continue;
             }
             let mut d = Vals::new();
             for attr in &attrs {
