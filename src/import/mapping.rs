@@ -55,6 +55,22 @@ pub struct MapOutcome {
 }
 
 impl MapOutcome {
+    /// One record's result: its operation to the sink, or its problems to the list.
+    fn take(
+        &mut self,
+        op: Option<Operation>,
+        problems: &mut Vec<MapProblem>,
+        sink: &mut dyn FnMut(Operation),
+    ) {
+        match op {
+            Some(op) if problems.is_empty() => {
+                self.operations += 1;
+                sink(op);
+            }
+            _ => self.add_problems(problems),
+        }
+    }
+
     fn add_problems(&mut self, problems: &mut Vec<MapProblem>) {
         self.problem_count += problems.len() as u64;
         let room = LISTED_PROBLEMS.saturating_sub(self.problems.len());
@@ -169,13 +185,8 @@ fn map_xml(
     let mut problems = Vec::new();
     while let Some(record) = records.next_record()? {
         outcome.records += 1;
-        match mapper.map_record(&record, &mut problems) {
-            Some(op) if problems.is_empty() => {
-                outcome.operations += 1;
-                sink(op);
-            }
-            _ => outcome.add_problems(&mut problems),
-        }
+        let op = mapper.map_record(&record, &mut problems);
+        outcome.take(op, &mut problems, sink);
         // `record` (the element tree) is dropped here, before the next one is read.
     }
     Ok(outcome)
@@ -242,13 +253,8 @@ fn map_csv(
                 });
             }
         }
-        match mapper.map_record(&row, &mut problems) {
-            Some(op) if problems.is_empty() => {
-                outcome.operations += 1;
-                sink(op);
-            }
-            _ => outcome.add_problems(&mut problems),
-        }
+        let op = mapper.map_record(&row, &mut problems);
+        outcome.take(op, &mut problems, sink);
     }
     Ok(outcome)
 }

@@ -310,10 +310,7 @@ impl<'a> Applier<'a> {
             Err(e) if e.consequence() == Consequence::Reject => {
                 // A read refused as a whole (an unknown field, say) is the same for every
                 // record: splitting it would only repeat it.
-                let refusal = Refusal::odoo(&e);
-                for (tag, _) in items {
-                    g.fail(tag, refusal.clone(), &mut out);
-                }
+                g.fail_all(items.into_iter().map(|(tag, _)| tag), &e, &mut out);
                 return Ok(out);
             }
             Err(e) => return Err(e),
@@ -704,10 +701,7 @@ impl<'a> Applier<'a> {
         {
             Ok(quants) => quants,
             Err(e) if e.consequence() == Consequence::Reject => {
-                let refusal = Refusal::odoo(&e);
-                for (tag, _) in items {
-                    g.fail(tag, refusal.clone(), &mut out);
-                }
+                g.fail_all(items.into_iter().map(|(tag, _)| tag), &e, &mut out);
                 return Ok(out);
             }
             Err(e) => return Err(e),
@@ -1268,6 +1262,14 @@ struct Guard {
 impl Guard {
     fn is_stopped(&self, file: usize) -> bool {
         self.stopped.contains(&file)
+    }
+
+    /// Every one of `tags` refused for the same reason: a read Odoo refused as a whole.
+    fn fail_all(&mut self, tags: impl IntoIterator<Item = Tag>, e: &OdooError, out: &mut Outcome) {
+        let refusal = Refusal::odoo(e);
+        for tag in tags {
+            self.fail(tag, refusal.clone(), out);
+        }
     }
 
     fn fail(&mut self, tag: Tag, r: Refusal, out: &mut Outcome) {

@@ -156,6 +156,19 @@ impl SftpTransport {
             .map_err(|_| self.timeout(op, path))
     }
 
+    /// Opens `path` for reading; the handle.
+    async fn open_read(&self, path: &str) -> Result<String, TransportError> {
+        Ok(self
+            .call(
+                "open",
+                path,
+                self.sftp
+                    .open(path, OpenFlags::READ, FileAttributes::empty()),
+            )
+            .await?
+            .handle)
+    }
+
     /// Runs one SFTP request within the operation timeout, errors mapped.
     async fn call<T>(
         &self,
@@ -409,15 +422,7 @@ impl Transport for SftpTransport {
         dest: &Path,
         max_size: u64,
     ) -> Result<Fetched, TransportError> {
-        let handle = self
-            .call(
-                "open",
-                path,
-                self.sftp
-                    .open(path, OpenFlags::READ, FileAttributes::empty()),
-            )
-            .await?
-            .handle;
+        let handle = self.open_read(path).await?;
         let fetched = self.download(path, &handle, dest, max_size).await;
         match &fetched {
             // Nothing was written through this handle, so a failed close loses nothing.
@@ -433,15 +438,7 @@ impl Transport for SftpTransport {
     }
 
     async fn read_tail(&mut self, path: &str, n: u64) -> Result<Vec<u8>, TransportError> {
-        let handle = self
-            .call(
-                "open",
-                path,
-                self.sftp
-                    .open(path, OpenFlags::READ, FileAttributes::empty()),
-            )
-            .await?
-            .handle;
+        let handle = self.open_read(path).await?;
         let tail = async {
             let size = self
                 .call("stat", path, self.sftp.fstat(handle.as_str()))
