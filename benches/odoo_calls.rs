@@ -23,11 +23,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use edi_bridge::config::{
-    Action, Credential, FieldMapping, Lookup, Mapping, OdooConfig, OdooConnection, OnRecordError,
-    Protocol, UpsertMapping, ValueSource, ValueType,
+use edi_bridge::config::{Credential, OdooConfig, OdooConnection, OnRecordError, Protocol};
+use edi_bridge::mapping::config::{
+    Action, FieldMapping, Lookup, Mapping, UpsertMapping, ValueSource, ValueType,
 };
-use edi_bridge::import::path::{FieldPath, QName, RecordPath, Step};
+use edi_bridge::mapping::path::{FieldPath, QName, RecordPath, Step};
 use edi_bridge::odoo::actions::{Applier, BatchDone};
 use edi_bridge::odoo::client::{OdooClient, SearchOptions};
 use edi_bridge::operation::{ActionKind, LookupRef, Operation};

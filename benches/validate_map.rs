@@ -16,11 +16,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use edi_bridge::config::{
+use edi_bridge::mapping::config::{
     Action, FieldMapping, Format, Lookup, Mapping, UpsertMapping, ValueSource, ValueType,
 };
-use edi_bridge::import::mapping::map_file;
-use edi_bridge::import::path::{FieldPath, QName, RecordPath, Step};
+use edi_bridge::mapping::map_file;
+use edi_bridge::mapping::path::{FieldPath, QName, RecordPath, Step};
 use edi_bridge::schema::validate_file;
 
 const NS: &str = "urn:edi-bridge:products:1";

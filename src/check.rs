@@ -8,10 +8,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::config::{
-    Action, Config, Direction, Flow, Format, ImportFlow, Partner, PartnerTransport,
-};
+use crate::config::{Config, Direction, Flow, ImportFlow, Partner, PartnerTransport};
 use crate::import::finish::archive_target;
+use crate::mapping::config::{Action, Format};
 use crate::odoo::client::OdooClient;
 use crate::schema;
 use crate::transport::{self, AnyTransport, Transport};

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use edi_bridge::config::{Config, Direction};
+use edi_bridge::import::claim::Early;
 use edi_bridge::import::explain;
-use edi_bridge::import::pass::{self, Listing, Outcome, Runner};
+use edi_bridge::import::pass::{Listing, Outcome, Runner};
 use edi_bridge::import::replay::Replayed;
+use edi_bridge::import::validate;
 use edi_bridge::ledger::Ledger;
 
 #[derive(Parser)]
@@ -207,7 +209,7 @@ fn validate(config: &Config, file: &Path, flow: &str) -> u8 {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut operations = 0u64;
-    let result = pass::check_and_stream(import, file, &mut |op| {
+    let result = validate::check_and_stream(import, file, &mut |op| {
         use std::io::Write;
         operations += 1;
         let _ = writeln!(out, "{}", serde_json::to_string(&op).unwrap_or_default());
@@ -228,14 +230,14 @@ fn validate(config: &Config, file: &Path, flow: &str) -> u8 {
             );
             u8::from(!problems.is_empty())
         }
-        Err(pass::Early::Reject(stage, problems)) => {
+        Err(Early::Reject(stage, problems)) => {
             eprintln!("{}: invalid: {}", file.display(), stage.describe());
             for p in &problems {
                 eprintln!("{}: {}", file.display(), p.render());
             }
             1
         }
-        Err(pass::Early::Wait(why)) => {
+        Err(Early::Wait(why)) => {
             eprintln!("{}: could not be checked: {why}", file.display());
             1
         }

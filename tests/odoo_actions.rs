@@ -9,12 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use edi_bridge::config::{
-    Action, Config, Credential, Direction, FieldMapping, Lookup, Mapping, OdooConfig,
-    OdooConnection, OnRecordError, Protocol, SetStockMapping, Snapshot, UpsertMapping, ValueSource,
-    ValueType,
+    Config, Credential, Direction, OdooConfig, OdooConnection, OnRecordError, Protocol,
 };
 use edi_bridge::error::Consequence;
-use edi_bridge::import::mapping::map_file;
+use edi_bridge::mapping::config::{
+    Action, FieldMapping, Lookup, Mapping, SetStockMapping, Snapshot, UpsertMapping, ValueSource,
+    ValueType,
+};
+use edi_bridge::mapping::map_file;
 use edi_bridge::odoo::actions::{Applier, BatchDone, FileResult, UpdateMethod};
 use edi_bridge::odoo::client::{OdooClient, OdooError, RetryPolicy};
 use edi_bridge::operation::{ActionKind, LookupRef, Operation};

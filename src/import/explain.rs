@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::config::{Config, Direction, Format};
+use crate::config::{Config, Direction};
 use crate::import::settle::{self, Readiness};
 use crate::ledger::{Ledger, State};
+use crate::mapping::config::Format;
 use crate::transport::{AnyTransport, Transport};
 
 /// The explanation, as text for a person.

@@ -31,8 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Action, Mapping, OnRecordError, Snapshot, UpsertMapping};
+use crate::config::OnRecordError;
 use crate::error::Consequence;
+use crate::mapping::config::{Action, Mapping, Snapshot, UpsertMapping};
 use crate::odoo::client::{Args, OdooClient, SearchOptions};
 use crate::odoo::error::OdooError;
 use crate::operation::{LookupRef, Operation};

@@ -1,6 +1,6 @@
 //! Turns the records of a file into Odoo operations, as the flow's mapping says.
 //!
-//! [`map_file`] streams the file ([`crate::import::records`]), evaluates every field path on
+//! [`map_file`] streams the file ([`crate::mapping::records`]), evaluates every field path on
 //! each record, converts the values to their configured types and hands one
 //! [`Operation`] per good record to a sink. A record with any problem (a missing required value,
 //! a value that does not convert) produces no operation; all its problems are listed and the
@@ -8,19 +8,19 @@
 //! of the whole file (unreadable, not well-formed, wrong encoding, wrong CSV header) stops it.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use crate::config::{
+use crate::mapping::config::{
     Action, CsvFormat, FieldMapping, Format, Lookup, Mapping, SetStockMapping, UpsertMapping,
     ValueSource, ValueType,
 };
-use crate::error::Consequence;
-use crate::import::path::FieldPath;
-use crate::import::records::{CsvRows, Raw, Record, XmlRecords, shorten};
+use crate::mapping::convert::convert;
+use crate::mapping::error::{MapError, list};
+use crate::mapping::path::FieldPath;
+use crate::mapping::records::{CsvRows, Raw, Record, XmlRecords, shorten};
 use crate::operation::{ActionKind, LookupRef, Operation};
 
 /// How many problems a [`MapOutcome`] lists; the rest are only counted.
@@ -76,79 +76,6 @@ impl MapOutcome {
         let room = LISTED_PROBLEMS.saturating_sub(self.problems.len());
         self.problems.extend(problems.drain(..).take(room));
         // Whatever `take` left in the drain is dropped with it.
-    }
-}
-
-/// A failure of the whole file: no record after it is read.
-#[derive(Debug, thiserror::Error)]
-pub enum MapError {
-    /// The local copy cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// The document is not well-formed XML (or uses what edi-bridge refuses, such as a DOCTYPE).
-    #[error("XML error at line {line}, column {column}: {message}")]
-    Xml {
-        line: u64,
-        column: u64,
-        message: String,
-    },
-    /// The bytes are not text in the file's encoding.
-    #[error("bad encoding at line {line}: {message}")]
-    Encoding { line: u64, message: String },
-    /// The CSV header row is not the configured columns.
-    #[error(
-        "the CSV header does not match the configured columns: expected {}, found {}",
-        list(expected),
-        list(found)
-    )]
-    CsvHeader {
-        expected: Vec<String>,
-        found: Vec<String>,
-    },
-    /// The CSV file cannot be parsed.
-    #[error("CSV error at line {line}: {message}")]
-    Csv { line: u64, message: String },
-    /// The mapping cannot be applied to this format (no record path for XML, a path naming no
-    /// configured CSV column).
-    #[error("mapping: {0}")]
-    Mapping(String),
-}
-
-fn list(names: &[String]) -> String {
-    if names.is_empty() {
-        "no header".to_owned()
-    } else {
-        format!("\"{}\"", names.join("\", \""))
-    }
-}
-
-impl MapError {
-    /// What happens to the file: an unreadable spool file is an outage, bad content rejects the
-    /// file, a mapping that does not fit its format stops the flow.
-    pub fn consequence(&self) -> Consequence {
-        match self {
-            MapError::Io { .. } => Consequence::Retry,
-            MapError::Xml { .. }
-            | MapError::Encoding { .. }
-            | MapError::CsvHeader { .. }
-            | MapError::Csv { .. } => Consequence::Reject,
-            MapError::Mapping(_) => Consequence::Stop,
-        }
-    }
-
-    /// The line the error is about, when there is one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            MapError::Xml { line, .. }
-            | MapError::Encoding { line, .. }
-            | MapError::Csv { line, .. } => Some(*line),
-            MapError::CsvHeader { .. } => Some(1),
-            MapError::Io { .. } | MapError::Mapping(_) => None,
-        }
     }
 }
 
@@ -521,105 +448,18 @@ fn lookup_ref(lookup: &Lookup, value: &Value) -> LookupRef {
     }
 }
 
-/// Converts trimmed, non-empty text to a value of type `ty`. `decimal` is the decimal separator
-/// of floats (`.` for XML, the flow's `decimal` for CSV). The error says what was expected.
-pub fn convert(raw: &str, ty: ValueType, decimal: char) -> Result<Value, String> {
-    match ty {
-        ValueType::String => Ok(Value::String(raw.to_owned())),
-        ValueType::Float => parse_float(raw, decimal)
-            .and_then(Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| {
-                if decimal == ',' {
-                    "a number with a decimal comma such as 12,50 (no thousands separator)".into()
-                } else {
-                    "a number such as 12.50 (no thousands separator)".into()
-                }
-            }),
-        ValueType::Integer => {
-            if !is_integer(raw) {
-                return Err("a whole number".into());
-            }
-            raw.parse::<i64>()
-                .map(|n| Value::Number(n.into()))
-                .map_err(|_| "a whole number between -2^63 and 2^63-1".into())
-        }
-        ValueType::Boolean => match raw.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(Value::Bool(true)),
-            "false" | "0" | "no" => Ok(Value::Bool(false)),
-            _ => Err("a boolean (true/false, yes/no or 1/0)".into()),
-        },
-        ValueType::Date => {
-            if is_date(raw) {
-                Ok(Value::String(raw.to_owned()))
-            } else {
-                Err("a date YYYY-MM-DD".into())
-            }
-        }
-    }
-}
-
-fn is_integer(raw: &str) -> bool {
-    let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Plain decimal notation (an exponent allowed, as XSD doubles have one); anything with a
-/// second separator — a thousands separator — is refused rather than guessed.
-fn parse_float(raw: &str, decimal: char) -> Option<f64> {
-    let unsigned = raw.strip_prefix(['+', '-']).unwrap_or(raw);
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
-        None => (unsigned, None),
-    };
-    let (whole, fraction) = match mantissa.split_once(decimal) {
-        Some((w, f)) => (w, f),
-        None => (mantissa, ""),
-    };
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
-        return None;
-    }
-    if exponent.is_some_and(|exp| !is_integer(exp)) {
-        return None;
-    }
-    let text = if decimal == '.' {
-        raw.to_owned()
-    } else {
-        raw.replace(decimal, ".")
-    };
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-fn is_date(raw: &str) -> bool {
-    let b = raw.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let number = |s: &str| {
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (Some(year), Some(month), Some(day)) = (
-        number(&raw[..4]).and_then(|y: i64| i16::try_from(y).ok()),
-        number(&raw[5..7]).and_then(|m: i64| i8::try_from(m).ok()),
-        number(&raw[8..]).and_then(|d: i64| i8::try_from(d).ok()),
-    ) else {
-        return false;
-    };
-    jiff::civil::Date::new(year, month, day).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
     use serde_json::json;
 
+    use std::path::PathBuf;
+
     use super::*;
-    use crate::config::{CsvColumn, Snapshot};
-    use crate::import::path::{column_path, parse_field_path, parse_record_path};
+    use crate::error::Consequence;
+    use crate::mapping::config::{CsvColumn, Snapshot};
+    use crate::mapping::path::{column_path, parse_field_path, parse_record_path};
 
     const PRODUCTS_NS: &str = "urn:edi-bridge:products:1";
 
@@ -1002,7 +842,7 @@ mod tests {
 
     #[test]
     fn a_hundred_thousand_products_map_with_one_record_in_memory_at_a_time() {
-        use crate::import::records::LIVE_ELEMENTS;
+        use crate::mapping::records::LIVE_ELEMENTS;
         let mut doc = String::from("<Products xmlns=\"urn:edi-bridge:products:1\">\n");
         for i in 0..100_000 {
             doc.push_str(&format!(

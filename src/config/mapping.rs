@@ -1,0 +1,553 @@
+//! `[flows.<name>.mapping]` (and a CSV flow's columns), read into [`crate::mapping::config`]'s types.
+
+use std::collections::BTreeMap;
+
+use super::ConfigError;
+use super::read::{Ctx, Item, Node, is_identifier};
+use crate::mapping::config::{
+    Action, CsvColumn, CsvFormat, FieldMapping, Format, Lookup, Mapping, SetStockMapping, Snapshot,
+    UpsertMapping, ValueSource, ValueType,
+};
+use crate::mapping::path::{FieldPath, column_path, parse_field_path, parse_record_path};
+
+pub(super) fn parse_csv(t: &mut Node) -> Result<CsvFormat, ConfigError> {
+    let delimiter = match t.take("delimiter") {
+        None => b',',
+        Some(item) => {
+            let key = item.key.clone();
+            let text = item.string()?;
+            match text.as_bytes() {
+                [b] if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') => *b,
+                _ => {
+                    return Err(t.cx.err(
+                        &key,
+                        format!(
+                            "expected one ASCII character such as \",\", \";\" or \"\\t\", \
+                             found {text:?}"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let encoding = match t.take("encoding") {
+        None => encoding_rs::UTF_8,
+        Some(item) => {
+            let key = item.key.clone();
+            let label = item.text()?;
+            encoding_rs::Encoding::for_label_no_replacement(label.as_bytes()).ok_or_else(|| {
+                t.cx.err(
+                    &key,
+                    format!(
+                        "unknown encoding {label:?}; expected a label such as \"utf-8\", \
+                         \"windows-1252\" or \"iso-8859-15\""
+                    ),
+                )
+            })?
+        }
+    };
+    let decimal = match t.take("decimal") {
+        None => '.',
+        Some(item) => item.choice(&[(".", '.'), (",", ',')])?,
+    };
+    let columns_item = t.require(
+        "columns",
+        "the file's header, in order, e.g. columns = [{ name = \"sku\" }, \
+         { name = \"qty\", type = \"float\" }]",
+    )?;
+    let columns_key = columns_item.key.clone();
+    let mut columns: Vec<CsvColumn> = Vec::new();
+    for item in columns_item.array()? {
+        let mut c = item.table()?;
+        let name_item = c.require("name", "the column's header text")?;
+        let name_key = name_item.key.clone();
+        let name = name_item.text()?;
+        if columns.iter().any(|other| other.name == name) {
+            return Err(t
+                .cx
+                .err(&name_key, format!("column {name:?} is declared twice")));
+        }
+        let ty = c.take("type").map(Item::value_type).transpose()?;
+        let optional = c.take("optional").map(Item::boolean).transpose()?;
+        c.finish()?;
+        columns.push(CsvColumn {
+            name,
+            ty: ty.unwrap_or(ValueType::String),
+            optional: optional.unwrap_or(false),
+        });
+    }
+    if columns.is_empty() {
+        return Err(t.cx.err(&columns_key, "declare at least one column"));
+    }
+    Ok(CsvFormat {
+        delimiter,
+        encoding,
+        decimal,
+        columns,
+    })
+}
+
+/// Where a mapping's paths point: XML elements through namespaces, or CSV columns.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Xml(&'a BTreeMap<String, String>),
+    Csv(&'a [CsvColumn]),
+}
+
+impl Source<'_> {
+    /// The path `text` at `key`, and for CSV the column it names (its type and optionality
+    /// are the mapped field's defaults).
+    fn path(
+        &self,
+        cx: &Ctx,
+        key: &str,
+        text: &str,
+    ) -> Result<(FieldPath, Option<CsvColumn>), ConfigError> {
+        match self {
+            Source::Xml(namespaces) => {
+                let path = parse_field_path(text, namespaces)
+                    .map_err(|e| cx.err(key, format!("invalid path {text:?}: {e}")))?;
+                Ok((path, None))
+            }
+            Source::Csv(columns) => match columns.iter().find(|c| c.name == text) {
+                Some(column) => Ok((column_path(text), Some(column.clone()))),
+                None => Err(cx.err(
+                    key,
+                    format!(
+                        "{text:?} is not a declared column; a CSV flow's paths are column \
+                         names: {}",
+                        columns
+                            .iter()
+                            .map(|c| format!("{:?}", c.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+/// Keys of a `set_stock` mapping, refused on `upsert`.
+const SET_STOCK_KEYS: [&str; 5] = ["product", "quantity", "location", "lot", "snapshot"];
+
+pub(super) fn parse_mapping(mut m: Node, format: &Format) -> Result<Mapping, ConfigError> {
+    let namespaces_item = m.take("namespaces");
+    let record_item = m.take("record");
+    let (namespaces, record) = match format {
+        Format::Xml { .. } => {
+            let namespaces = match namespaces_item {
+                Some(item) => parse_namespaces(item.table()?)?,
+                None => BTreeMap::new(),
+            };
+            let record = match record_item {
+                Some(item) => item,
+                None => {
+                    return Err(m.missing(
+                        "record",
+                        "the absolute path of the repeating record element, e.g. \
+                         record = \"/p:Products/p:Product\"",
+                    ));
+                }
+            };
+            let key = record.key.clone();
+            let text = record.text()?;
+            let record = parse_record_path(&text, &namespaces)
+                .map_err(|e| m.cx.err(&key, format!("invalid path {text:?}: {e}")))?;
+            (namespaces, Some(record))
+        }
+        Format::Csv(_) => {
+            if let Some(item) = record_item.or(namespaces_item) {
+                return Err(item.err(
+                    "is for XML flows; in a CSV flow every row is a record and paths are \
+                     column names"
+                        .to_string(),
+                ));
+            }
+            (BTreeMap::new(), None)
+        }
+    };
+    let source = match format {
+        Format::Xml { .. } => Source::Xml(&namespaces),
+        Format::Csv(csv) => Source::Csv(&csv.columns),
+    };
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Upsert,
+        SetStock,
+    }
+    let action_item = m.require("action", "\"upsert\" or \"set_stock\"")?;
+    if action_item.value.as_str() == Some("confirm_delivery") {
+        return Err(action_item.err(
+            "confirm_delivery is not supported yet; supported actions are \"upsert\" and \
+             \"set_stock\""
+                .to_string(),
+        ));
+    }
+    let kind = action_item.choice(&[("upsert", Kind::Upsert), ("set_stock", Kind::SetStock)])?;
+    let (model, action) = match kind {
+        Kind::Upsert => {
+            if let Some(key) = SET_STOCK_KEYS.iter().find(|k| m.has(k)) {
+                return Err(m.cx.err(
+                    &m.child_key(key),
+                    "is a set_stock setting; an upsert maps Odoo fields under \
+                     [flows.<name>.mapping.fields]",
+                ));
+            }
+            let model = m
+                .require(
+                    "model",
+                    "the Odoo model written, e.g. model = \"product.product\"",
+                )?
+                .model_name()?;
+            let upsert = parse_upsert(&mut m, source)?;
+            (model, Action::Upsert(upsert))
+        }
+        Kind::SetStock => {
+            if let Some(key) = ["fields", "key"].iter().find(|k| m.has(k)) {
+                return Err(m.cx.err(
+                    &m.child_key(key),
+                    "is an upsert setting; set_stock takes product, quantity, location, lot \
+                     and snapshot",
+                ));
+            }
+            if let Some(item) = m.take("model") {
+                let key = item.key.clone();
+                let model = item.text()?;
+                if model != "stock.quant" {
+                    return Err(m.cx.err(
+                        &key,
+                        format!(
+                            "set_stock always writes \"stock.quant\", found {model:?} \
+                             (remove model or use action = \"upsert\")"
+                        ),
+                    ));
+                }
+            }
+            let set_stock = parse_set_stock(&mut m, source)?;
+            ("stock.quant".to_string(), Action::SetStock(set_stock))
+        }
+    };
+    m.finish()?;
+    Ok(Mapping {
+        record,
+        namespaces,
+        model,
+        action,
+    })
+}
+
+fn parse_namespaces(t: Node) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut namespaces = BTreeMap::new();
+    for (prefix, item) in t.entries() {
+        let valid = prefix
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && prefix
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !valid {
+            return Err(item.err(format!(
+                "{prefix:?} is not a usable prefix; expected a name such as p or cbc"
+            )));
+        }
+        namespaces.insert(prefix, item.text()?);
+    }
+    Ok(namespaces)
+}
+
+fn parse_upsert(m: &mut Node, source: Source) -> Result<UpsertMapping, ConfigError> {
+    let fields_item = m.require(
+        "fields",
+        "a [flows.<name>.mapping.fields] table: Odoo field = path",
+    )?;
+    let fields_key = fields_item.key.clone();
+    let mut fields: Vec<FieldMapping> = Vec::new();
+    for (field, item) in fields_item.table()?.entries() {
+        if !is_identifier(&field) {
+            return Err(item.err(format!(
+                "{field:?} is not an Odoo field name (letters, digits and _)"
+            )));
+        }
+        fields.push(parse_field(field, item, source)?);
+    }
+    if fields.is_empty() {
+        return Err(m.cx.err(&fields_key, "map at least one field"));
+    }
+    let key_item = m.require(
+        "key",
+        "the fields that identify a record, e.g. key = [\"default_code\"]",
+    )?;
+    let key_key = key_item.key.clone();
+    let mut key: Vec<String> = Vec::new();
+    for item in key_item.array()? {
+        let name = item.text()?;
+        match fields.iter().find(|f| f.field == name) {
+            None => {
+                return Err(m.cx.err(
+                    &key_key,
+                    format!(
+                        "key field {name:?} is not mapped; map it under \
+                         [flows.<name>.mapping.fields]"
+                    ),
+                ));
+            }
+            Some(f) if f.optional => {
+                return Err(m.cx.err(
+                    &key_key,
+                    format!(
+                        "key field {name:?} is mapped as optional; a key must always have a value"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if key.contains(&name) {
+            return Err(m.cx.err(&key_key, format!("{name:?} is listed twice")));
+        }
+        key.push(name);
+    }
+    if key.is_empty() {
+        return Err(m.cx.err(
+            &key_key,
+            "list at least one field, e.g. key = [\"default_code\"]",
+        ));
+    }
+    Ok(UpsertMapping { key, fields })
+}
+
+/// One entry of `fields`: `"path"`, `{ path, type, optional, lookup }` or `{ value, … }`.
+fn parse_field(field: String, item: Item, source: Source) -> Result<FieldMapping, ConfigError> {
+    let cx = item.cx;
+    if item.value.is_str() {
+        let key = item.key.clone();
+        let text = item.text()?;
+        let (path, column) = source.path(cx, &key, &text)?;
+        return Ok(FieldMapping {
+            field,
+            source: ValueSource::Path(path),
+            ty: column.as_ref().map_or(ValueType::String, |c| c.ty),
+            optional: column.is_some_and(|c| c.optional),
+            lookup: None,
+        });
+    }
+    let mut t = item.table_or(
+        "a path string (\"p:Name\") or a table such as { path = \"p:Price\", type = \"float\" } \
+         or { value = true }",
+    )?;
+    let ty = t.take("type").map(Item::value_type).transpose()?;
+    let lookup = t.take("lookup").map(Item::lookup).transpose()?;
+    let optional = t.take("optional");
+    let (value_source, ty, optional) = match (t.take("path"), t.take("value")) {
+        (Some(_), Some(value)) => {
+            return Err(value.err(
+                "give either path (read from the file) or value (a constant), not both".to_string(),
+            ));
+        }
+        (Some(path), None) => {
+            let key = path.key.clone();
+            let text = path.text()?;
+            let (path, column) = source.path(cx, &key, &text)?;
+            let optional = optional.map(Item::boolean).transpose()?;
+            (
+                ValueSource::Path(path),
+                ty.or(column.as_ref().map(|c| c.ty))
+                    .unwrap_or(ValueType::String),
+                optional.unwrap_or(column.is_some_and(|c| c.optional)),
+            )
+        }
+        (None, Some(value)) => {
+            if let Some(optional) = optional {
+                return Err(
+                    optional.err("is for paths; a constant value is always present".to_string())
+                );
+            }
+            let inferred = match value.value {
+                toml::Value::Boolean(_) => ValueType::Boolean,
+                toml::Value::Integer(_) => ValueType::Integer,
+                toml::Value::Float(_) => ValueType::Float,
+                toml::Value::Datetime(_) => ValueType::Date,
+                _ => ValueType::String,
+            };
+            (
+                ValueSource::Constant(value.json()?),
+                ty.unwrap_or(inferred),
+                false,
+            )
+        }
+        (None, None) => {
+            return Err(t.missing(
+                "path",
+                "path = \"…\" (read from the file) or value = … (a constant)",
+            ));
+        }
+    };
+    t.finish()?;
+    Ok(FieldMapping {
+        field,
+        source: value_source,
+        ty,
+        optional,
+        lookup,
+    })
+}
+
+fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, ConfigError> {
+    let cx = m.cx;
+    let path_mapping = |field: &str, key: &str, text: &str, ty, optional, lookup| {
+        let (path, _) = source.path(cx, key, text)?;
+        Ok::<_, ConfigError>(FieldMapping {
+            field: field.to_string(),
+            source: ValueSource::Path(path),
+            ty,
+            optional,
+            lookup,
+        })
+    };
+    let lookup = |model: &str, field: String| {
+        Some(Lookup {
+            model: model.to_string(),
+            field,
+        })
+    };
+
+    let product = m.require(
+        "product",
+        "the product's path, e.g. product = { path = \"Sku\", by = \"default_code\" }",
+    )?;
+    let (key, text, by) = if product.value.is_str() {
+        (product.key.clone(), product.text()?, None)
+    } else {
+        let mut t = product.table_or("a path string or { path = \"…\", by = \"default_code\" }")?;
+        let path = t.require("path", "the product's path")?;
+        let by = t.take("by").map(|i| i.identifier()).transpose()?;
+        t.finish()?;
+        (path.key.clone(), path.text()?, by)
+    };
+    let by = by.unwrap_or_else(|| "default_code".to_string());
+    let product = path_mapping(
+        "product_id",
+        &key,
+        &text,
+        ValueType::String,
+        false,
+        lookup("product.product", by),
+    )?;
+
+    let quantity = m.require(
+        "quantity",
+        "the on-hand quantity's path, e.g. quantity = \"OnHand\"",
+    )?;
+    let (key, text) = if quantity.value.is_str() {
+        (quantity.key.clone(), quantity.text()?)
+    } else {
+        let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
+        let path = t.require("path", "the quantity's path")?;
+        t.finish()?;
+        (path.key.clone(), path.text()?)
+    };
+    let quantity = path_mapping(
+        "inventory_quantity",
+        &key,
+        &text,
+        ValueType::Float,
+        false,
+        None,
+    )?;
+
+    let location = m.require(
+        "location",
+        "a fixed location such as location = \"WH/Stock\", or { path = \"…\", by = \"barcode\" }",
+    )?;
+    let location = if location.value.is_str() {
+        FieldMapping {
+            field: "location_id".to_string(),
+            source: ValueSource::Constant(serde_json::Value::String(location.text()?)),
+            ty: ValueType::String,
+            optional: false,
+            lookup: lookup("stock.location", "complete_name".to_string()),
+        }
+    } else {
+        let mut t = location.table_or(
+            "a complete location name such as \"WH/Stock\", or { path = \"…\", by = \"barcode\" }",
+        )?;
+        let path = t.require("path", "the location's path")?;
+        let by = match t.take("by") {
+            Some(item) => {
+                item.choice(&[("barcode", "barcode"), ("complete_name", "complete_name")])?
+            }
+            None => "complete_name",
+        };
+        t.finish()?;
+        let key = path.key.clone();
+        let text = path.text()?;
+        path_mapping(
+            "location_id",
+            &key,
+            &text,
+            ValueType::String,
+            false,
+            lookup("stock.location", by.to_string()),
+        )?
+    };
+
+    let lot = match m.take("lot") {
+        None => None,
+        Some(lot) => {
+            let (key, text, optional) = if lot.value.is_str() {
+                (lot.key.clone(), lot.text()?, false)
+            } else {
+                let mut t = lot.table_or("a path string or { path = \"…\", optional = true }")?;
+                let path = t.require("path", "the lot's path")?;
+                let optional = t.take("optional").map(Item::boolean).transpose()?;
+                t.finish()?;
+                (path.key.clone(), path.text()?, optional.unwrap_or(false))
+            };
+            Some(path_mapping(
+                "lot_id",
+                &key,
+                &text,
+                ValueType::String,
+                optional,
+                lookup("stock.lot", "name".to_string()),
+            )?)
+        }
+    };
+
+    let snapshot = match m.take("snapshot") {
+        Some(item) => item.choice(&[("partial", Snapshot::Partial), ("full", Snapshot::Full)])?,
+        None => Snapshot::Partial,
+    };
+    Ok(SetStockMapping {
+        product,
+        quantity,
+        location,
+        lot,
+        snapshot,
+    })
+}
+
+impl Item<'_> {
+    fn value_type(self) -> Result<ValueType, ConfigError> {
+        self.choice(&[
+            ("string", ValueType::String),
+            ("float", ValueType::Float),
+            ("integer", ValueType::Integer),
+            ("boolean", ValueType::Boolean),
+            ("date", ValueType::Date),
+        ])
+    }
+
+    fn lookup(self) -> Result<Lookup, ConfigError> {
+        let mut t = self.table_or("a table such as { model = \"uom.uom\", field = \"name\" }")?;
+        let model = t
+            .require("model", "the model looked in, e.g. model = \"uom.uom\"")?
+            .model_name()?;
+        let field = t
+            .require("field", "the field matched, e.g. field = \"name\"")?
+            .identifier()?;
+        t.finish()?;
+        Ok(Lookup { model, field })
+    }
+}

@@ -1,0 +1,144 @@
+//! Applying the operations of a flow's prepared files in Odoo: one Odoo session per run, records
+//! of several files sharing batches, every batch recorded in the ledger as it completes. In a
+//! dry run the operations are printed as JSON lines instead.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::claim::{LEASE, Prepared};
+use super::pass::{Runner, crash_point, now_ms};
+use crate::config::{Flow, ImportFlow};
+use crate::error::Consequence;
+use crate::odoo::actions::{Applier, BatchDone, RecordFailure};
+use crate::odoo::client::OdooClient;
+use crate::operation::Operation;
+use crate::report::{Problem, Stage};
+
+impl Runner {
+    /// Applies the operations of every prepared file of a flow, sharing Odoo batches; in a
+    /// dry run they are printed instead. `Err((why, stop))`: nothing could be applied — the
+    /// files wait; `stop` when a human must fix something (credentials, permissions).
+    pub(super) async fn apply(
+        &self,
+        flow: &Flow,
+        import: &ImportFlow,
+        prepared: &mut [Prepared],
+    ) -> Result<(), (String, bool)> {
+        for p in prepared.iter() {
+            if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
+                return Err((e.to_string(), false));
+            }
+        }
+        if self.config.odoo.dry_run {
+            let mut out = self.out.lock().expect("output lock");
+            for p in prepared.iter_mut() {
+                for op in &p.operations {
+                    let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+                }
+                p.applied = p.operations.iter().map(|op| op.record).collect();
+            }
+            let _ = out.flush();
+        } else {
+            let client = self.odoo().await?;
+            let files: Vec<&[Operation]> =
+                prepared.iter().map(|p| p.operations.as_slice()).collect();
+            let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
+            let mut applier = Applier::new(client, self.config.odoo.batch_size);
+            let mut record_batch = |done: BatchDone| {
+                if let Err(e) = self.ledger().batch_done(
+                    ids[done.file],
+                    &self.holder,
+                    done.batch_no,
+                    done.records,
+                    &done.outcome,
+                ) {
+                    tracing::error!("ledger: {e}");
+                }
+                let _ = self
+                    .ledger()
+                    .renew(ids[done.file], &self.holder, LEASE, now_ms());
+                crash_point("batch");
+            };
+            let results = applier
+                .apply(
+                    &import.mapping,
+                    &files,
+                    import.on_record_error,
+                    &mut record_batch,
+                )
+                .await
+                .map_err(|e| {
+                    let stop = e.consequence() == Consequence::Stop;
+                    (format!("Odoo: {e}"), stop)
+                })?;
+            for (p, result) in prepared.iter_mut().zip(results) {
+                if !result.failed.is_empty() {
+                    p.stage = Stage::Odoo;
+                }
+                p.applied = result.applied;
+                p.problems
+                    .extend(result.failed.into_iter().map(odoo_problem));
+                p.problems.sort_by_key(|x| x.record);
+            }
+        }
+        // A file with problems goes from here straight to error/ (its report is written into
+        // the ledger first): were it marked applied, a crash now would let the next pass
+        // archive it as a success. Left mid-way, it is redone — every action is idempotent.
+        for p in prepared.iter().filter(|p| p.problems.is_empty()) {
+            let failed = p.records.saturating_sub(p.applied.len() as u64);
+            let detail = self
+                .config
+                .odoo
+                .dry_run
+                .then_some("dry run: printed, not sent");
+            if let Err(e) = self.ledger().applied(
+                p.rec.id,
+                &self.holder,
+                p.applied.len() as u64,
+                failed,
+                detail,
+            ) {
+                tracing::error!("ledger: {e}");
+            }
+        }
+        crash_point("applied");
+        Ok(())
+    }
+
+    /// The Odoo connection of this run, opened once.
+    pub(super) async fn odoo(&self) -> Result<&OdooClient, (String, bool)> {
+        self.odoo
+            .get_or_try_init(|| async {
+                OdooClient::connect(&self.config.odoo).await.map_err(|e| {
+                    let stop = e.consequence() == Consequence::Stop;
+                    (format!("Odoo: {e}"), stop)
+                })
+            })
+            .await
+    }
+}
+
+/// One dry-run line: the operation with the flow and file it came from.
+pub(super) fn dry_run_line(flow: &str, file: &str, op: &Operation) -> String {
+    let mut value = serde_json::to_value(op).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("flow".into(), Value::String(flow.into()));
+        map.insert("file".into(), Value::String(file.into()));
+    }
+    value.to_string()
+}
+
+pub(super) fn odoo_problem(f: RecordFailure) -> Problem {
+    let mut problem = Problem::new(f.message).record(f.record).at(f.line, None);
+    if let Some(field) = f.field {
+        problem = problem.field(field);
+    }
+    if let Some(value) = f.value {
+        problem = problem.value(value);
+    }
+    if let Some(exception) = f.exception {
+        problem = problem.exception(exception);
+    }
+    problem
+}

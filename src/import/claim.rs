@@ -1,0 +1,199 @@
+//! Claiming a complete file and fetching it: a lease in the ledger (so no second run takes the
+//! file too), the download to the local spool with its sha256, then validation and mapping.
+//! Runs of this host that were killed have their leases released at the start of a pass, and
+//! downloads of finished attempts are swept from the spool.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::pass::{Runner, crash_point, now_ms};
+use super::validate::check_and_map;
+use crate::config::{Flow, ImportFlow, OnRecordError};
+use crate::error::Consequence;
+use crate::ledger::FileRecord;
+use crate::operation::Operation;
+use crate::report::{Problem, Stage};
+use crate::transport::{self, AnyTransport, Entry, Transport};
+
+/// How long a claim holds a file before another run may take it over.
+pub(super) const LEASE: Duration = Duration::from_secs(30 * 60);
+
+/// A file fetched, validated and mapped, waiting for its operations to be applied.
+pub(super) struct Prepared {
+    pub(super) rec: FileRecord,
+    pub(super) entry: Entry,
+    pub(super) spool: PathBuf,
+    pub(super) operations: Vec<Operation>,
+    pub(super) problems: Vec<Problem>,
+    pub(super) records: u64,
+    /// Records applied in Odoo (or printed in a dry run).
+    pub(super) applied: Vec<u64>,
+    /// Where the problems come from: the mapping, or Odoo refusing records.
+    pub(super) stage: Stage,
+}
+
+/// A file's fate decided before Odoo: waiting or rejected.
+pub enum Early {
+    Wait(String),
+    Reject(Stage, Vec<Problem>),
+}
+
+pub(super) fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A lease holder is `host:pid:start-ms`, so a run can tell the leases of dead runs on its own
+/// host (after `kill -9`) from those of runs still working.
+pub(super) fn holder_name() -> String {
+    format!("{}:{}:{}", host_name(), std::process::id(), now_ms())
+}
+
+/// Whether `holder` names a process of this host that no longer runs.
+pub(super) fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != host_name() || pid.parse::<u32>().is_err() {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("edi-bridge"),
+        Err(_) => true,
+    }
+}
+
+impl Runner {
+    /// Frees the files claimed by runs of this host that were killed: their work resumes now
+    /// instead of when their lease runs out.
+    pub(super) fn release_dead_leases(&self) {
+        let Ok(leases) = self.ledger().live_leases(now_ms()) else {
+            return;
+        };
+        for rec in leases {
+            let Some(holder) = rec.holder.as_deref() else {
+                continue;
+            };
+            if holder != self.holder && holder_is_dead(holder) {
+                tracing::info!(flow = %rec.flow, "{}: resuming the work of a run that stopped ({holder})", rec.name);
+                if let Err(e) = self.ledger().release(rec.id, holder) {
+                    tracing::warn!("ledger: {e}");
+                }
+            }
+        }
+    }
+
+    /// Removes downloads left in the spool by attempts that are over (after a crash).
+    pub(super) fn sweep_spool(&self) {
+        for flow in self.config.flows.keys() {
+            let Ok(entries) = std::fs::read_dir(self.config.spool.join(flow)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let id = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".data"))
+                    .and_then(|n| n.parse::<i64>().ok());
+                let over = match id.map(|id| self.ledger().get(id)) {
+                    Some(Ok(rec)) => rec.state.is_terminal(),
+                    Some(Err(_)) | None => false,
+                };
+                if over {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
+    /// Fetch, validate and map one claimed file.
+    pub(super) async fn prepare(
+        &self,
+        t: &mut AnyTransport,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: FileRecord,
+        entry: Entry,
+    ) -> Result<Prepared, (FileRecord, Entry, Early)> {
+        let spool_dir = self.config.spool.join(&flow.name);
+        if let Err(e) = std::fs::create_dir_all(&spool_dir) {
+            return Err((
+                rec,
+                entry,
+                Early::Wait(format!("spool folder {}: {e}", spool_dir.display())),
+            ));
+        }
+        let spool = self.spool_path(&rec);
+        let remote = transport::join(&import.inbox, &entry.name);
+        let fetched = match t.fetch(&remote, &spool, import.max_file_size).await {
+            Ok(f) => f,
+            Err(e) => {
+                let early = match e.consequence() {
+                    Consequence::Reject => {
+                        Early::Reject(Stage::TooLarge, vec![Problem::new(e.to_string())])
+                    }
+                    _ => Early::Wait(format!("download failed: {e}")),
+                };
+                return Err((rec, entry, early));
+            }
+        };
+        if fetched.size != entry.size {
+            let _ = std::fs::remove_file(&spool);
+            return Err((
+                rec,
+                entry,
+                Early::Wait("the file changed while it was downloaded".into()),
+            ));
+        }
+        let rec = match self
+            .ledger()
+            .fetched(rec.id, &self.holder, &fetched.sha256, now_ms())
+        {
+            Ok(rec) => rec,
+            Err(e) => return Err((rec, entry, Early::Wait(e.to_string()))),
+        };
+        crash_point("fetched");
+        let mapped = check_and_map(import, &spool).await;
+        // A large file may take a while: keep the claim alive for the steps still ahead.
+        if let Err(e) = self.renew(&rec) {
+            return Err((rec, entry, Early::Wait(e)));
+        }
+        match mapped {
+            Ok((operations, problems, records)) => {
+                if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
+                    return Err((rec, entry, Early::Reject(Stage::Mapping, problems)));
+                }
+                Ok(Prepared {
+                    rec,
+                    entry,
+                    spool,
+                    operations,
+                    problems,
+                    records,
+                    applied: Vec::new(),
+                    stage: Stage::Mapping,
+                })
+            }
+            Err(early) => Err((rec, entry, early)),
+        }
+    }
+
+    /// Where an attempt's download is kept until the attempt is finished.
+    pub(super) fn spool_path(&self, rec: &FileRecord) -> PathBuf {
+        self.config
+            .spool
+            .join(&rec.flow)
+            .join(format!("{}.data", rec.id))
+    }
+
+    /// Extends this run's lease on a file.
+    pub(super) fn renew(&self, rec: &FileRecord) -> Result<(), String> {
+        self.ledger()
+            .renew(rec.id, &self.holder, LEASE, now_ms())
+            .map_err(|e| e.to_string())
+    }
+}

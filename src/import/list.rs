@@ -1,0 +1,142 @@
+//! Listing an inbox and picking the complete files: one listing per poll, every file's size and
+//! mtime recorded in the ledger, the completeness rules of [`super::settle`] applied, and for XML
+//! a look at the file's tail to see whether its root element is closed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::pass::{PassSummary, Runner, now_ms};
+use super::settle::{self, Readiness};
+use crate::config::{Flow, ImportFlow};
+use crate::mapping::config::Format;
+use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
+
+/// Bytes read from the end of an XML file to see whether its root element is closed.
+pub(super) const TAIL_BYTES: u64 = 1024;
+
+impl Runner {
+    /// Lists the inbox once and returns the complete files (and when the next settles).
+    pub(super) async fn assess_inbox(
+        &self,
+        t: &mut AnyTransport,
+        flow: &Flow,
+        import: &ImportFlow,
+        summary: &mut PassSummary,
+        last: bool,
+    ) -> Result<(Vec<Entry>, Option<i64>), String> {
+        let entries = t.list(&import.inbox).await.map_err(|e| match e {
+            TransportError::NotFound { .. } => format!(
+                "the inbox {} does not exist on partner {}: create it or fix `flows.{}.inbox`",
+                import.inbox, flow.partner, flow.name
+            ),
+            e => format!("listing the inbox {}: {e}", import.inbox),
+        })?;
+        let now = now_ms();
+        let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let mut complete = Vec::new();
+        let mut next: Option<i64> = None;
+        let present: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        for entry in &entries {
+            if !entry.is_file || settle::is_temporary(&entry.name) {
+                continue;
+            }
+            let since = {
+                let ledger = self.ledger();
+                ledger
+                    .observe(&flow.name, &entry.name, entry.size, entry.mtime, now)
+                    .map_err(|e| e.to_string())?
+            };
+            match settle::assess(import, entry, since, now, &names) {
+                Readiness::Ready => {
+                    match self.looks_truncated(t, import, entry, since, now).await {
+                        Ok(None) => complete.push(entry.clone()),
+                        Ok(Some(why)) => {
+                            summary
+                                .not_ready
+                                .push((flow.name.clone(), entry.name.clone(), why))
+                        }
+                        Err(why) => {
+                            summary
+                                .unread
+                                .push((flow.name.clone(), entry.name.clone(), why))
+                        }
+                    }
+                }
+                Readiness::Settling { until_ms } => {
+                    next = next.max(Some(until_ms));
+                    if last {
+                        summary.not_ready.push((
+                            flow.name.clone(),
+                            entry.name.clone(),
+                            "still changing (size or modification time moved during the settle time)".into(),
+                        ));
+                    }
+                }
+                // Not waited for within a pass: `min_age` may be hours.
+                Readiness::TooYoung { .. } => summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    "younger than the flow's `min_age`".into(),
+                )),
+                Readiness::NoMarker { marker } => summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    format!("waiting for its done-marker {marker}"),
+                )),
+                Readiness::Refused(why) => {
+                    tracing::warn!(flow = %flow.name, "left alone: {:?}: {why}", entry.name);
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        entry.name.escape_debug().to_string(),
+                        format!("refused: {why}"),
+                    ));
+                }
+                Readiness::Ignored(_) => {}
+            }
+        }
+        self.ledger()
+            .forget_sightings_except(&flow.name, &present)
+            .map_err(|e| e.to_string())?;
+        // Oldest first: when files of a pass touch the same records, the newest wins.
+        complete.sort_by(|a, b| (a.mtime, &a.name).cmp(&(b.mtime, &b.name)));
+        Ok((complete, next))
+    }
+
+    /// For XML: a file whose root element is not closed may still be uploading. It waits until
+    /// it has been unchanged for `settle_max`; then it is taken (and fails as truncated).
+    pub(super) async fn looks_truncated(
+        &self,
+        t: &mut AnyTransport,
+        import: &ImportFlow,
+        entry: &Entry,
+        since: i64,
+        now: i64,
+    ) -> Result<Option<String>, String> {
+        if !matches!(import.format, Format::Xml { .. }) || entry.size == 0 {
+            return Ok(None);
+        }
+        let root = import
+            .mapping
+            .record
+            .as_ref()
+            .and_then(|r| r.steps.first())
+            .map(|s| s.name.local.clone());
+        let tail = match t
+            .read_tail(&transport::join(&import.inbox, &entry.name), TAIL_BYTES)
+            .await
+        {
+            Ok(tail) => tail,
+            Err(e) => return Err(format!("its end could not be read ({e}); it waits")),
+        };
+        if settle::root_closed(&tail, root.as_deref()) {
+            return Ok(None);
+        }
+        let waited = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
+        Ok((waited < import.settle_max).then(|| {
+            format!(
+                "looks truncated (root element not closed); waits up to {} before going to error",
+                humantime::format_duration(import.settle_max)
+            )
+        }))
+    }
+}

@@ -1,0 +1,107 @@
+//! Validating and mapping a local file: the XSD check (XML) and the mapping's records turned
+//! into Odoo operations, with every problem as the error report lists it. Used by a pass on each
+//! fetched file and by the `validate` command.
+
+use std::path::Path;
+
+use super::claim::Early;
+use crate::config::ImportFlow;
+use crate::error::Consequence;
+use crate::mapping::config::Format;
+use crate::mapping::{self, MapProblem};
+use crate::operation::Operation;
+use crate::report::{Problem, Stage};
+use crate::schema::{self, XmlProblem};
+
+/// Validates (XML: XSD) and maps a local file, off the async threads. Returns the operations,
+/// the per-record problems and the number of records.
+pub async fn check_and_map(
+    import: &ImportFlow,
+    file: &Path,
+) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    let import = import.clone();
+    let file = file.to_path_buf();
+    let joined = tokio::task::spawn_blocking(move || check_and_map_blocking(&import, &file)).await;
+    match joined {
+        Ok(result) => result,
+        Err(e) => Err(Early::Wait(format!("validation worker failed: {e}"))),
+    }
+}
+
+/// The blocking half of [`check_and_map`]: the operations are collected for the apply phase.
+pub fn check_and_map_blocking(
+    import: &ImportFlow,
+    file: &Path,
+) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    let mut operations = Vec::new();
+    let (problems, records) = check_and_stream(import, file, &mut |op| operations.push(op))?;
+    Ok((operations, problems, records))
+}
+
+/// Validates and maps `file`, handing each operation to `sink` as it is made (memory does not
+/// grow with the records: what `validate` uses). Returns the per-record problems and the number
+/// of records.
+pub fn check_and_stream(
+    import: &ImportFlow,
+    file: &Path,
+    sink: &mut dyn FnMut(Operation),
+) -> Result<(Vec<Problem>, u64), Early> {
+    if let Format::Xml { schema: xsd } = &import.format {
+        match schema::validate_file(xsd, file) {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => {
+                let problems = problems.into_iter().map(xml_problem).collect();
+                return Err(Early::Reject(Stage::Validation, problems));
+            }
+            Err(e) => {
+                return Err(match e.consequence() {
+                    Consequence::Reject => {
+                        Early::Reject(Stage::Validation, vec![Problem::new(e.to_string())])
+                    }
+                    Consequence::Stop => Early::Wait(format!("{e} (fix the flow's `schema`)")),
+                    Consequence::Retry => Early::Wait(e.to_string()),
+                });
+            }
+        }
+    }
+    match mapping::map_file(&import.format, &import.mapping, file, sink) {
+        Ok(outcome) => {
+            let listed = outcome.problems.len() as u64;
+            let mut problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
+            if outcome.problem_count > listed {
+                let more = outcome.problem_count - listed;
+                problems.push(Problem::new(format!(
+                    "… and {more} more records with problems, not listed"
+                )));
+            }
+            Ok((problems, outcome.records))
+        }
+        Err(e) => match e.consequence() {
+            Consequence::Retry => Err(Early::Wait(e.to_string())),
+            Consequence::Stop => Err(Early::Wait(format!("{e} (fix the flow's mapping)"))),
+            Consequence::Reject => Err(Early::Reject(
+                Stage::Mapping,
+                vec![Problem::new(e.to_string())],
+            )),
+        },
+    }
+}
+
+fn xml_problem(p: XmlProblem) -> Problem {
+    let problem = Problem::new(p.message);
+    match p.line {
+        Some(line) => problem.at(line, p.column),
+        None => problem,
+    }
+}
+
+fn problem_of(p: MapProblem) -> Problem {
+    let mut problem = Problem::new(p.message).record(p.record).at(p.line, None);
+    if let Some(field) = p.field {
+        problem = problem.field(field);
+    }
+    if let Some(value) = p.value {
+        problem = problem.value(value);
+    }
+    problem
+}
