@@ -1,7 +1,7 @@
 //! How many Odoo calls, and how much time, the apply phase of an import pass costs, next to
 //! a hand-written per-record script doing the same work.
 //!
-//! `cargo bench --bench odoo_calls` starts the Odoo 18 stand-in (`tests/support/standin.rs`)
+//! `cargo bench --bench odoo_calls` starts the Odoo 18 stand-in (`tests/support/standin/`)
 //! with a per-request latency of `EDI_BENCH_LATENCY_MS` milliseconds (default 50, a remote
 //! Odoo behind a proxy), connects an [`OdooClient`] over JSON-RPC as a run would, and measures
 //! in one go:
@@ -35,7 +35,7 @@ use serde_json::{Map, Value, json};
 
 // The stand-in is shared with the integration tests; the bench uses part of it.
 #[allow(dead_code)]
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/support/standin/mod.rs"]
 mod standin;
 
 use standin::{OdooStandin, StandinOptions};

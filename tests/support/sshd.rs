@@ -7,10 +7,13 @@
 //! [`TestSshd::restart`] simulate an outage; dropping it kills the server and every session
 //! process it started.
 //!
-//! Password logins use the local account `edibridge-test` (see [`PASSWORD_USER`]): when it
-//! does not exist and the tests run as root, the harness creates it (`useradd -m`) and sets
-//! its password (`chpasswd`) — on a developer machine, run the suite in a container or accept
-//! that account.
+//! Password logins use a throwaway local account (see [`TestSshd::password_user`]): the first
+//! time a test asks for it, the harness creates one with a unique name (`edibt<pid>-<n>`) and
+//! a home folder (`useradd -m`) and sets [`PASSWORD`] (`chpasswd`); dropping the [`TestSshd`]
+//! removes it with its home (`userdel -r`), also when the test panics. Accounts a killed
+//! earlier run left behind (named after a process that no longer exists) are removed before
+//! the first one is created. This needs root, as the tests run (e.g. in a container);
+//! otherwise the test fails saying how to run it.
 //!
 //! A missing OpenSSH server makes the test fail with the command that installs it.
 
@@ -18,7 +21,9 @@ use std::fs;
 use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use edi_bridge::config::{HostKeyPolicy, SftpAuth, SftpPartner};
@@ -27,9 +32,9 @@ const SSHD: &str = "/usr/sbin/sshd";
 const INSTALL_HINT: &str = "OpenSSH server not found: install it with \
     `sudo apt-get install openssh-server` (or run `make test`, which does)";
 
-/// Local account used by the password-login tests.
-pub const PASSWORD_USER: &str = "edibridge-test";
-/// Its password (set by the harness when it creates or owns the account).
+/// Start of the names of the local accounts password logins use: `edibt<pid>-<n>`.
+pub const PASSWORD_USER_PREFIX: &str = "edibt";
+/// The password of those accounts.
 pub const PASSWORD: &str = "edi-bridge test password 7";
 /// Passphrase of [`TestSshd::client_key_with_passphrase`].
 pub const KEY_PASSPHRASE: &str = "correct horse battery";
@@ -42,6 +47,8 @@ pub struct TestSshd {
     user: String,
     ed25519_fingerprint: String,
     rsa_fingerprint: String,
+    /// Created on first use; dropped (removed) after sshd and its sessions are stopped.
+    password_account: OnceLock<PasswordAccount>,
 }
 
 impl TestSshd {
@@ -83,6 +90,7 @@ impl TestSshd {
             port: 0,
             child: None,
             user: current_user(),
+            password_account: OnceLock::new(),
         };
         // Another process may take the free port before sshd binds it: try a few.
         for _ in 0..5 {
@@ -235,12 +243,20 @@ impl TestSshd {
         }
     }
 
-    /// A partner logging in as [`PASSWORD_USER`] with [`PASSWORD`]; creates the account when
-    /// it is missing and the tests run as root, and fails the test otherwise.
+    /// The local account password logins use, with [`PASSWORD`] and a home folder
+    /// `/home/<name>` it owns; created on first use (which needs root: the test fails
+    /// otherwise) and removed when this server is dropped.
+    pub fn password_user(&self) -> &str {
+        &self
+            .password_account
+            .get_or_init(PasswordAccount::create)
+            .name
+    }
+
+    /// A partner logging in as [`TestSshd::password_user`] with [`PASSWORD`].
     pub fn password_partner(&self) -> SftpPartner {
-        ensure_password_user();
         SftpPartner {
-            user: PASSWORD_USER.to_string(),
+            user: self.password_user().to_string(),
             auth: SftpAuth::Password(PASSWORD.to_string()),
             ..self.partner()
         }
@@ -431,51 +447,155 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
-/// Makes sure [`PASSWORD_USER`] exists with [`PASSWORD`].
-fn ensure_password_user() {
-    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    if *done {
+/// A local account with [`PASSWORD`] for password logins, removed (`userdel -r`) when dropped.
+struct PasswordAccount {
+    name: String,
+}
+
+/// Serialises this process's account changes (`useradd`, `chpasswd`, `userdel`); the first
+/// one also removes the accounts a killed earlier run left behind.
+static ACCOUNTS: Mutex<bool> = Mutex::new(false);
+
+impl PasswordAccount {
+    /// Creates `edibt<pid>-<n>` with a home folder and sets its password; panics, saying how
+    /// to run the test, when not root.
+    fn create() -> PasswordAccount {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "{PASSWORD_USER_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        assert!(
+            current_user() == "root",
+            "the password-login test needs root: it logs in as a local account of its own \
+             ({name}), which the harness creates (useradd, chpasswd) and removes (userdel); run \
+             the tests as root, e.g. in a container, or `sudo -E env PATH=\"$PATH\" cargo test \
+             --test transport`"
+        );
+        let mut swept = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        if !*swept {
+            remove_stale_accounts();
+            *swept = true;
+        }
+        let out = account_tool("useradd", &["-m", "-s", "/bin/sh", &name]);
+        assert!(
+            out.status.success(),
+            "useradd {name} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Err(e) = set_password(&name) {
+            let _ = remove_account(&name);
+            panic!("{e}");
+        }
+        PasswordAccount { name }
+    }
+}
+
+impl Drop for PasswordAccount {
+    fn drop(&mut self) {
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = remove_account(&self.name) {
+            // Failing the test says an account was left behind; a test that already
+            // panicked keeps its own message.
+            if std::thread::panicking() {
+                eprintln!("{e}");
+            } else {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+/// Removes the accounts named `edibt<pid>-<n>` whose process is gone (a run that was killed
+/// before it could remove them), and any named after this process (a previous one with the
+/// same pid): this process has created none yet.
+fn remove_stale_accounts() {
+    let Ok(passwd) = Command::new("getent").arg("passwd").output() else {
         return;
+    };
+    let own = std::process::id();
+    for line in String::from_utf8_lossy(&passwd.stdout).lines() {
+        let name = line.split(':').next().unwrap_or_default();
+        let Some(pid) = name
+            .strip_prefix(PASSWORD_USER_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != own && Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Err(e) = remove_account(name) {
+            eprintln!("stale test account: {e}");
+        }
     }
-    let exists = Command::new("id")
-        .arg(PASSWORD_USER)
+}
+
+/// `chpasswd`: sets [`PASSWORD`].
+fn set_password(name: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let root = current_user() == "root";
-    if !exists {
-        assert!(
-            root,
-            "the password-login test needs the local account `{PASSWORD_USER}` with password \
-             `{PASSWORD}`: run the tests as root (e.g. in a container) so the harness can create \
-             it, or create it yourself (sudo useradd -m {PASSWORD_USER}; echo \
-             '{PASSWORD_USER}:{PASSWORD}' | sudo chpasswd)"
-        );
-        let status = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", PASSWORD_USER])
-            .status()
-            .expect("useradd");
-        // Another test process may have created it meanwhile (exit status 9: exists).
-        assert!(
-            status.success() || status.code() == Some(9),
-            "useradd {PASSWORD_USER} failed: {status}"
-        );
+        .spawn()
+        .map_err(|e| format!("chpasswd: {e}"))?;
+    let written = chpasswd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{name}:{PASSWORD}\n").as_bytes());
+    let status = chpasswd.wait().map_err(|e| format!("chpasswd: {e}"))?;
+    match written {
+        Ok(()) if status.success() => Ok(()),
+        _ => Err(format!("chpasswd for {name} failed: {status}")),
     }
-    if root {
-        let mut chpasswd = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("chpasswd");
-        use std::io::Write;
-        chpasswd
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD_USER}:{PASSWORD}\n").as_bytes())
-            .unwrap();
-        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+}
+
+/// `userdel -r`: an account that is already gone is fine. Its session processes may take a
+/// moment to go after sshd stopped them; after 5 s the removal is forced.
+fn remove_account(name: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let force = Instant::now() >= deadline;
+        let args: &[&str] = if force {
+            &["-r", "-f", name]
+        } else {
+            &["-r", name]
+        };
+        let out = account_tool("userdel", args);
+        match out.status.code() {
+            // 6: no such user.
+            Some(0) | Some(6) => return Ok(()),
+            // 8: the user is logged in (a session process is still there).
+            Some(8) if !force => std::thread::sleep(Duration::from_millis(100)),
+            _ => {
+                return Err(format!(
+                    "userdel -r {name} failed ({}): {} — remove the account by hand: \
+                     sudo userdel -r -f {name}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
     }
-    *done = true;
+}
+
+/// Runs `useradd` / `userdel` with `args`, retrying while another process holds the lock on
+/// the account files (exit status 10).
+fn account_tool(tool: &str, args: &[&str]) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new(tool)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        if out.status.code() != Some(10) || Instant::now() >= deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

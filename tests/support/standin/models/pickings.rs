@@ -1,0 +1,379 @@
+//! Pickings: deliveries and their moves, reservation, and `button_validate` with the wizards
+//! it can answer instead (SMS on 19, backorder) and the backorders it creates.
+
+use serde_json::{Value, json};
+
+use super::super::Vals;
+use super::super::errors::{Fail, py_ids};
+use super::super::orm::{ADMIN_UID, Env, as_id, id_list, now, truthy};
+
+impl Env<'_> {
+    pub(crate) fn next_picking_name(&self, picking_type: i64) -> String {
+        let wh = as_id(&self.stored("stock.picking.type", picking_type, "warehouse_id"))
+            .map(|w| self.str_of("stock.warehouse", w, "code"))
+            .unwrap_or_else(|| "WH".into());
+        let code = self.str_of("stock.picking.type", picking_type, "sequence_code");
+        let code = if code.is_empty() {
+            "INT".to_string()
+        } else {
+            code
+        };
+        let prefix = format!("{wh}/{code}/");
+        let last = self
+            .all_ids("stock.picking")
+            .into_iter()
+            .filter_map(|p| {
+                self.str_of("stock.picking", p, "name")
+                    .strip_prefix(&prefix)
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        format!("{prefix}{:05}", last + 1)
+    }
+
+    fn picking_moves(&self, picking: i64) -> Vec<i64> {
+        self.where_eq("stock.move", "picking_id", &json!(picking))
+            .into_iter()
+            .filter(|&m| {
+                !matches!(
+                    self.str_of("stock.move", m, "state").as_str(),
+                    "done" | "cancel"
+                )
+            })
+            .collect()
+    }
+
+    /// What a move delivers on validation: its quantity once picked.
+    fn done_qty(&self, mv: i64) -> f64 {
+        if truthy(&self.raw("stock.move", mv, "picked")) {
+            self.num("stock.move", mv, "quantity")
+        } else {
+            0.0
+        }
+    }
+
+    pub(crate) fn add_delivery(
+        &mut self,
+        partner: i64,
+        lines: &[(i64, f64)],
+        name: Option<&str>,
+        scheduled: Option<&str>,
+    ) -> Result<i64, Fail> {
+        let stock = self.stock_location();
+        let customers = self.location_by_usage("customer");
+        let out_type = self
+            .where_eq("stock.picking.type", "code", &json!("outgoing"))
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let mut vals = json!({
+            "partner_id": partner,
+            "picking_type_id": out_type,
+            "location_id": stock,
+            "location_dest_id": customers,
+            "state": "assigned",
+            "scheduled_date": scheduled.map(str::to_string).unwrap_or_else(now),
+            "origin": "outgoing shipment",
+            "move_type": "direct",
+        });
+        if let Some(name) = name {
+            vals["name"] = json!(name);
+        }
+        let picking = self.create("stock.picking", vals.as_object().expect("object"))?;
+        for &(product, qty) in lines {
+            self.add_move(picking, product, qty, qty)?;
+        }
+        Ok(picking)
+    }
+
+    pub(crate) fn add_move(
+        &mut self,
+        picking: i64,
+        product: i64,
+        demand: f64,
+        reserved: f64,
+    ) -> Result<i64, Fail> {
+        let src = as_id(&self.stored("stock.picking", picking, "location_id")).unwrap_or(0);
+        let dst = as_id(&self.stored("stock.picking", picking, "location_dest_id")).unwrap_or(0);
+        let state = if reserved >= demand {
+            "assigned"
+        } else if reserved > 0.0 {
+            "partially_available"
+        } else {
+            "confirmed"
+        };
+        let mv = self.plain_create(
+            "stock.move",
+            json!({
+                "name": self.display_name("product.product", product),
+                "picking_id": picking,
+                "product_id": product,
+                "product_uom_qty": demand,
+                "quantity": reserved,
+                "product_uom": self.raw("product.product", product, "uom_id"),
+                "location_id": src,
+                "location_dest_id": dst,
+                "state": state,
+                "picked": false,
+                "date": self.raw("stock.picking", picking, "scheduled_date"),
+                "partner_id": self.raw("stock.picking", picking, "partner_id"),
+                "picking_type_id": self.raw("stock.picking", picking, "picking_type_id"),
+                "origin": self.raw("stock.picking", picking, "origin"),
+            })
+            .as_object()
+            .expect("object"),
+        )?;
+        if reserved > 0.0 {
+            self.plain_create(
+                "stock.move.line",
+                json!({
+                    "move_id": mv,
+                    "picking_id": picking,
+                    "product_id": product,
+                    "quantity": reserved,
+                    "location_id": src,
+                    "location_dest_id": dst,
+                })
+                .as_object()
+                .expect("object"),
+            )?;
+        }
+        Ok(mv)
+    }
+
+    /// `stock.picking.button_validate` as Odoo 19 answers it (transcripts 19/48–65): the
+    /// SMS wizard unless `skip_sms`, moves with a quantity become picked when none is, the
+    /// backorder wizard on a partial quantity unless `skip_backorder`, then done.
+    pub(crate) fn button_validate(&mut self, pickings: &[i64]) -> Result<Value, Fail> {
+        let missing: Vec<i64> = pickings
+            .iter()
+            .copied()
+            .filter(|&p| !self.exists("stock.picking", p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Fail::missing(format!(
+                "Record does not exist or has been deleted.\n(Record: stock.picking{}, User: {ADMIN_UID})",
+                py_ids(&missing)
+            )));
+        }
+        if !self.ctx_flag("skip_sms") && !self.db.sms_warned {
+            let needs_sms = pickings.iter().any(|&p| {
+                self.raw("stock.picking", p, "picking_type_code") == json!("outgoing")
+                    && as_id(&self.stored("stock.picking", p, "partner_id")).is_some_and(
+                        |partner| !self.str_of("res.partner", partner, "phone").is_empty(),
+                    )
+            });
+            if needs_sms {
+                let wizard = self.plain_create(
+                    "confirm.stock.sms",
+                    json!({"pick_ids": [[6, 0, pickings]]})
+                        .as_object()
+                        .expect("object"),
+                )?;
+                let mut ctx = self.ctx.clone();
+                ctx.insert("button_validate_picking_ids".into(), json!(pickings));
+                return Ok(json!({
+                    "name": "SMS",
+                    "type": "ir.actions.act_window",
+                    "view_mode": "form",
+                    "res_model": "confirm.stock.sms",
+                    "views": [[791, "form"]],
+                    "view_id": 791,
+                    "target": "new",
+                    "res_id": wizard,
+                    "context": ctx,
+                }));
+            }
+        }
+        for &p in pickings {
+            let moves = self.picking_moves(p);
+            if moves
+                .iter()
+                .all(|&m| !truthy(&self.raw("stock.move", m, "picked")))
+            {
+                for &m in &moves {
+                    if self.num("stock.move", m, "quantity") > 0.0 {
+                        self.set("stock.move", m, "picked", json!(true));
+                    }
+                }
+            }
+            if moves.iter().all(|&m| self.done_qty(m) <= 0.0) {
+                return Err(Fail::user(
+                    "You cannot validate a transfer if no quantities are reserved nor done. To force these transfers, switch in edit mode and encode the done quantities.",
+                ));
+            }
+        }
+        let partial: Vec<i64> = pickings
+            .iter()
+            .copied()
+            .filter(|&p| {
+                self.picking_moves(p)
+                    .iter()
+                    .any(|&m| self.done_qty(m) < self.num("stock.move", m, "product_uom_qty"))
+            })
+            .collect();
+        if !partial.is_empty() && !self.ctx_flag("skip_backorder") {
+            let mut ctx = self.ctx.clone();
+            ctx.insert("button_validate_picking_ids".into(), json!(pickings));
+            ctx.insert("default_show_transfers".into(), json!(false));
+            ctx.insert(
+                "default_pick_ids".into(),
+                json!(partial.iter().map(|p| json!([4, p])).collect::<Vec<_>>()),
+            );
+            return Ok(json!({
+                "name": "Create Backorder?",
+                "type": "ir.actions.act_window",
+                "view_mode": "form",
+                "res_model": "stock.backorder.confirmation",
+                "views": [[659, "form"]],
+                "view_id": 659,
+                "target": "new",
+                "context": ctx,
+            }));
+        }
+        let no_backorder = id_list(
+            self.ctx
+                .get("picking_ids_not_to_backorder")
+                .unwrap_or(&Value::Null),
+        );
+        for &p in pickings {
+            let backorder = partial.contains(&p) && !no_backorder.contains(&p);
+            self.finish_picking(p, backorder)?;
+        }
+        Ok(json!(true))
+    }
+
+    fn finish_picking(&mut self, picking: i64, backorder: bool) -> Result<(), Fail> {
+        let moves = self.picking_moves(picking);
+        if backorder {
+            let mut vals = Vals::new();
+            for key in [
+                "partner_id",
+                "picking_type_id",
+                "location_id",
+                "location_dest_id",
+                "origin",
+                "scheduled_date",
+                "move_type",
+            ] {
+                vals.insert(key.into(), self.raw("stock.picking", picking, key));
+            }
+            vals.insert("backorder_id".into(), json!(picking));
+            vals.insert("state".into(), json!("confirmed"));
+            let bo = self.create("stock.picking", &vals)?;
+            for &m in &moves {
+                let done = self.done_qty(m);
+                let rest = self.num("stock.move", m, "product_uom_qty") - done;
+                if rest <= 0.0 {
+                    continue;
+                }
+                if done <= 0.0 {
+                    self.set("stock.move", m, "picking_id", json!(bo));
+                    self.set("stock.move", m, "state", json!("confirmed"));
+                    continue;
+                }
+                let product = as_id(&self.stored("stock.move", m, "product_id")).unwrap_or(0);
+                let new_move = self.add_move(bo, product, rest, 0.0)?;
+                self.set(
+                    "stock.move",
+                    new_move,
+                    "name",
+                    self.raw("stock.move", m, "name"),
+                );
+                self.set("stock.move", m, "product_uom_qty", json!(done));
+            }
+            // The backorder is reserved from what is left, as Odoo's _action_assign does.
+            let mut any_reserved = false;
+            for m in self.picking_moves(bo) {
+                any_reserved |= self.reserve(m) > 0.0;
+            }
+            if any_reserved {
+                self.set("stock.picking", bo, "state", json!("assigned"));
+            }
+        }
+        for m in self.picking_moves(picking) {
+            let done = self.done_qty(m);
+            if done > 0.0 {
+                let product = as_id(&self.stored("stock.move", m, "product_id")).unwrap_or(0);
+                let src = as_id(&self.stored("stock.move", m, "location_id")).unwrap_or(0);
+                let dst = as_id(&self.stored("stock.move", m, "location_dest_id")).unwrap_or(0);
+                self.move_stock(product, src, -done)?;
+                self.move_stock(product, dst, done)?;
+                self.set("stock.move", m, "state", json!("done"));
+            } else {
+                self.set("stock.move", m, "state", json!("cancel"));
+            }
+        }
+        self.set("stock.picking", picking, "state", json!("done"));
+        self.set("stock.picking", picking, "date_done", json!(now()));
+        Ok(())
+    }
+
+    /// Reserves what the source location has left for a move; returns the reserved quantity.
+    fn reserve(&mut self, mv: i64) -> f64 {
+        let product = as_id(&self.stored("stock.move", mv, "product_id")).unwrap_or(0);
+        let src = as_id(&self.stored("stock.move", mv, "location_id")).unwrap_or(0);
+        let demand = self.num("stock.move", mv, "product_uom_qty");
+        let reserved = if self.is_internal(src) {
+            let on_hand = self
+                .find_quant(product, src, None)
+                .map(|q| self.num("stock.quant", q, "quantity"))
+                .unwrap_or(0.0);
+            let elsewhere: f64 = self
+                .where_eq("stock.move", "product_id", &json!(product))
+                .into_iter()
+                .filter(|&o| {
+                    o != mv
+                        && self.stored("stock.move", o, "location_id") == json!(src)
+                        && !matches!(
+                            self.str_of("stock.move", o, "state").as_str(),
+                            "done" | "cancel"
+                        )
+                })
+                .map(|o| self.num("stock.move", o, "quantity"))
+                .sum();
+            (on_hand - elsewhere).max(0.0).min(demand)
+        } else {
+            demand
+        };
+        let state = if reserved >= demand {
+            "assigned"
+        } else if reserved > 0.0 {
+            "partially_available"
+        } else {
+            "confirmed"
+        };
+        self.set("stock.move", mv, "quantity", json!(reserved));
+        self.set("stock.move", mv, "state", json!(state));
+        reserved
+    }
+
+    /// `process` (with backorder) / `process_cancel_backorder` (without) on the wizard.
+    pub(crate) fn answer_backorder_wizard(
+        &mut self,
+        wizards: &[i64],
+        create_backorder: bool,
+    ) -> Result<Value, Fail> {
+        let mut pickings: Vec<i64> = id_list(
+            self.ctx
+                .get("button_validate_picking_ids")
+                .unwrap_or(&Value::Null),
+        );
+        for &w in wizards {
+            for p in id_list(&self.raw("stock.backorder.confirmation", w, "pick_ids")) {
+                if !pickings.contains(&p) {
+                    pickings.push(p);
+                }
+            }
+        }
+        self.ctx.insert("skip_backorder".into(), json!(true));
+        self.ctx.insert("skip_sms".into(), json!(true));
+        if !create_backorder {
+            self.ctx
+                .insert("picking_ids_not_to_backorder".into(), json!(pickings));
+        }
+        self.button_validate(&pickings)?;
+        Ok(json!(true))
+    }
+}

@@ -1,0 +1,320 @@
+//! Data every Odoo has (company, admin user, units, warehouse `WH` with its locations and
+//! operation types, `ir.model` rows describing the schema), and the demo data the transcripts
+//! saw, with the same ids.
+
+use serde_json::{Value, json};
+
+use super::errors::Fail;
+use super::orm::fields::Field;
+use super::orm::{ADMIN_UID, Env};
+use super::state::StandinState;
+use super::{Demo, Vals};
+
+/// Creates `vals` in `model` with exactly `id` (seeding only).
+fn at(env: &mut Env, model: &str, id: i64, vals: Value) -> Result<i64, Fail> {
+    env.seq.insert(model.to_string(), id);
+    let got = env.create(model, vals.as_object().expect("vals object"))?;
+    assert_eq!(got, id, "seeding {model}: wanted id {id}");
+    Ok(got)
+}
+
+pub(crate) fn seed_base(st: &mut StandinState) {
+    let v19 = st.opts.version >= 19;
+    let login = st.opts.login.clone();
+    let mut env = Env {
+        db: &mut st.db,
+        seq: &mut st.seq,
+        fails: &st.fails,
+        opts: &st.opts,
+        ctx: Vals::new(),
+        rollback: false,
+    };
+    let env = &mut env;
+    // ir.model / ir.model.fields describe the schema itself; stock.picking has the id the
+    // recorded servers gave it (transcripts 18/59, 19/68).
+    let names: Vec<String> = env.db.models.keys().cloned().collect();
+    let mut next_model = 300;
+    let mut next_field = 1000;
+    for name in &names {
+        let model_id = if name == "stock.picking" {
+            if v19 { 438 } else { 420 }
+        } else {
+            next_model += 1;
+            next_model
+        };
+        let description = env.db.models[name].description.clone();
+        env.insert_record(
+            "ir.model",
+            model_id,
+            json!({"model": name, "name": description, "state": "base", "transient": false})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+        let fields: Vec<Field> = env.db.models[name].fields.values().cloned().collect();
+        for f in fields {
+            next_field += 1;
+            env.insert_record(
+                "ir.model.fields",
+                next_field,
+                json!({
+                    "name": f.name, "model": name, "model_id": model_id,
+                    "field_description": f.string, "ttype": f.ty.odoo_name(), "state": "base",
+                    "relation": f.relation.clone().map(Value::String).unwrap_or(json!(false)),
+                    "required": f.required, "readonly": f.readonly, "store": f.store,
+                    "copied": true, "index": false,
+                })
+                .as_object()
+                .cloned()
+                .expect("object"),
+            );
+        }
+    }
+    let seeded = (|| -> Result<(), Fail> {
+        at(
+            env,
+            "res.country",
+            21,
+            json!({"name": "Belgium", "code": "BE"}),
+        )?;
+        at(
+            env,
+            "res.country",
+            233,
+            json!({"name": "United States", "code": "US"}),
+        )?;
+        at(
+            env,
+            "res.country.state",
+            13,
+            json!({"name": "California", "code": "CA", "country_id": 233}),
+        )?;
+        at(
+            env,
+            "res.partner",
+            1,
+            json!({"name": "My Company (San Francisco)", "is_company": true}),
+        )?;
+        at(
+            env,
+            "res.company",
+            1,
+            json!({"name": "My Company (San Francisco)", "partner_id": 1}),
+        )?;
+        at(
+            env,
+            "res.partner",
+            3,
+            json!({"name": "Mitchell Admin", "email": "admin@yourcompany.example.com"}),
+        )?;
+        at(
+            env,
+            "res.users",
+            ADMIN_UID,
+            json!({
+                "login": login, "name": "Mitchell Admin", "company_id": 1, "partner_id": 3,
+                "lang": "en_US", "tz": "Europe/Brussels",
+            }),
+        )?;
+        for (id, name, factor) in [
+            (1, "Units", 1.0),
+            (2, "Dozens", 1.0 / 12.0),
+            (3, "kg", 1.0),
+            (4, "g", 1000.0),
+            (5, "L", 1.0),
+            (6, "m", 1.0),
+        ] {
+            at(env, "uom.uom", id, json!({"name": name, "factor": factor}))?;
+        }
+        at(env, "product.category", 1, json!({"name": "All"}))?;
+        at(
+            env,
+            "mail.message.subtype",
+            1,
+            json!({"name": "Discussions"}),
+        )?;
+        at(env, "mail.message.subtype", 2, json!({"name": "Note"}))?;
+        // Location ids as on the recorded servers: WH/Stock is 8 on 18 and 5 on 19; 19 no
+        // longer has the "Partners/" prefix.
+        let loc = |env: &mut Env, id, full: &str, usage: &str, parent: i64| {
+            let name = full.rsplit('/').next().unwrap_or(full);
+            at(
+                env,
+                "stock.location",
+                id,
+                json!({
+                    "name": name, "complete_name": full, "usage": usage,
+                    "location_id": parent, "company_id": if usage == "internal" || usage == "view" { json!(1) } else { json!(false) },
+                }),
+            )
+        };
+        let (stock, view) = if v19 {
+            loc(env, 1, "Vendors", "supplier", 0)?;
+            loc(env, 2, "Customers", "customer", 0)?;
+            loc(env, 3, "Virtual Locations", "view", 0)?;
+            loc(env, 4, "WH", "view", 0)?;
+            loc(env, 5, "WH/Stock", "internal", 4)?;
+            loc(
+                env,
+                14,
+                "Virtual Locations/Inventory adjustment",
+                "inventory",
+                3,
+            )?;
+            (5, 4)
+        } else {
+            loc(env, 1, "Physical Locations", "view", 0)?;
+            loc(env, 2, "Partners", "view", 0)?;
+            loc(env, 3, "Virtual Locations", "view", 0)?;
+            loc(env, 4, "Partners/Vendors", "supplier", 2)?;
+            loc(env, 5, "Partners/Customers", "customer", 2)?;
+            loc(env, 7, "WH", "view", 1)?;
+            loc(env, 8, "WH/Stock", "internal", 7)?;
+            loc(
+                env,
+                14,
+                "Virtual Locations/Inventory adjustment",
+                "inventory",
+                3,
+            )?;
+            (8, 7)
+        };
+        env.set("stock.location", stock, "barcode", json!("WH-STOCK"));
+        let vendors = env.location_by_usage("supplier");
+        let customers = env.location_by_usage("customer");
+        at(
+            env,
+            "stock.warehouse",
+            1,
+            json!({
+                "name": "YourCompany", "code": "WH", "lot_stock_id": stock,
+                "view_location_id": view, "company_id": 1,
+            }),
+        )?;
+        at(
+            env,
+            "stock.picking.type",
+            1,
+            json!({
+                "name": "Receipts", "code": "incoming", "sequence_code": "IN", "warehouse_id": 1,
+                "default_location_src_id": vendors, "default_location_dest_id": stock,
+            }),
+        )?;
+        at(
+            env,
+            "stock.picking.type",
+            2,
+            json!({
+                "name": "Delivery Orders", "code": "outgoing", "sequence_code": "OUT",
+                "warehouse_id": 1, "default_location_src_id": stock,
+                "default_location_dest_id": customers,
+            }),
+        )?;
+        Ok(())
+    })();
+    if let Err(fail) = seeded {
+        panic!("stand-in base data: {}: {}", fail.name, fail.message);
+    }
+}
+
+pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
+    let v19 = env.v() >= 19;
+    let partner = at(
+        env,
+        "res.partner",
+        if v19 { 8 } else { 9 },
+        json!({
+            "name": "Wood Corner", "is_company": true, "street": "1839 Arbor Way", "zip": "95380",
+            "city": "Turlock", "state_id": 13, "country_id": 233,
+            "email": "wood.corner26@example.com", "phone": "(623)-853-7197", "vat": "US12345672",
+        }),
+    )?;
+    let (desk, cabinet, drawer) = (8, if v19 { 20 } else { 17 }, if v19 { 39 } else { 33 });
+    let products = [
+        (5, "FURN_7777", "Office Chair", json!(false), 70.0),
+        (6, "FURN_8888", "Office Lamp", json!("40164785534112"), 40.0),
+        (desk, "FURN_7800", "Desk Combination", json!(false), 450.0),
+        (cabinet, "E-COM07", "Large Cabinet", json!(false), 320.0),
+        (drawer, "FURN_8855", "Drawer", json!(false), 110.5),
+    ];
+    // Templates below 36: the first template the transcripts create is 36 on both versions.
+    for (n, (id, code, name, barcode, price)) in products.into_iter().enumerate() {
+        env.seq.insert("product.template".into(), 10 + n as i64);
+        at(
+            env,
+            "product.product",
+            id,
+            json!({
+                "name": name, "default_code": code, "barcode": barcode, "list_price": price,
+                "type": "consu", "is_storable": true,
+            }),
+        )?;
+    }
+    let stock = env.stock_location();
+    for (product, qty) in [(drawer, 40.0), (cabinet, 150.0), (desk, 48.0)] {
+        env.move_stock(product, stock, qty)?;
+    }
+    let dates: [&str; 5] = if v19 {
+        [
+            "2026-11-27 19:28:40",
+            "2026-11-12 19:28:40",
+            "2026-11-30 19:28:41",
+            "2026-11-09 19:28:41",
+            "2026-11-20 19:28:41",
+        ]
+    } else {
+        [
+            "2026-11-27 19:05:03",
+            "2026-11-12 19:05:03",
+            "2026-11-30 19:05:03",
+            "2026-11-09 19:05:03",
+            "2026-11-20 19:05:03",
+        ]
+    };
+    // (picking, move, move line, product, demand, reserved), as transcripts 18/53–54 show.
+    let deliveries = [
+        (1, 18, 18, drawer, 15.0, 15.0, dates[0]),
+        (2, 19, 19, cabinet, 180.0, 100.0, dates[1]),
+        (5, 22, 20, desk, 16.0, 16.0, dates[2]),
+        (6, 23, 21, desk, 40.0, 32.0, dates[3]),
+        (7, 24, 22, cabinet, 50.0, 50.0, dates[4]),
+    ];
+    let vendors = env.location_by_usage("supplier");
+    let mut ids = Vec::new();
+    for (picking, mv, line, product, demand, reserved, date) in deliveries {
+        if picking == 5 {
+            for (receipt, name) in [(3, "WH/IN/00001"), (4, "WH/IN/00002")] {
+                at(
+                    env,
+                    "stock.picking",
+                    receipt,
+                    json!({
+                        "name": name, "picking_type_id": 1, "location_id": vendors,
+                        "location_dest_id": stock, "state": "done", "scheduled_date": date,
+                        "date_done": date, "partner_id": partner,
+                    }),
+                )?;
+            }
+        }
+        env.seq.insert("stock.picking".into(), picking);
+        let p = env.add_delivery(
+            partner,
+            &[],
+            Some(&format!("WH/OUT/{picking:05}")),
+            Some(date),
+        )?;
+        assert_eq!(p, picking);
+        env.seq.insert("stock.move".into(), mv);
+        env.seq.insert("stock.move.line".into(), line);
+        env.add_move(p, product, demand, reserved)?;
+        ids.push(p);
+    }
+    Ok(Demo {
+        stock_location: stock,
+        customers_location: env.location_by_usage("customer"),
+        partner,
+        office_chair: 5,
+        office_lamp: 6,
+        deliveries: ids,
+    })
+}
