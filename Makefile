@@ -5,8 +5,7 @@ SHELL := /bin/bash
 # libxml2-dev + pkg-config + libclang-dev: the libxml crate (bindgen) · libsqlite3-dev: the ledger
 # openssh-server + openssh-client: the tests start a real sshd and use ssh-keygen / sftp
 # tzdata: partner time zones (archive folders by date) come from /usr/share/zoneinfo
-# procps: `kill`, which the crash-safety tests use to stop processes and servers with SIGKILL
-DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata procps
+DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 

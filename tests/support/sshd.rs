@@ -27,6 +27,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use edi_bridge::config::{HostKeyPolicy, SftpAuth, SftpPartner};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 const SSHD: &str = "/usr/sbin/sshd";
 const INSTALL_HINT: &str = "OpenSSH server not found: install it with \
@@ -271,11 +273,7 @@ impl TestSshd {
         let _ = child.kill();
         let _ = child.wait();
         for pid in sessions {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .stderr(Stdio::null())
-                .status();
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }
 
@@ -297,22 +295,18 @@ impl TestSshd {
     /// Freezes every open session (SIGSTOP): the server is up but answers nothing, as a hung
     /// partner server does. New connections are still accepted.
     pub fn pause_sessions(&self) {
-        self.signal_sessions("-STOP");
+        self.signal_sessions(Signal::SIGSTOP);
     }
 
     /// Lets frozen sessions go on (SIGCONT).
     pub fn resume_sessions(&self) {
-        self.signal_sessions("-CONT");
+        self.signal_sessions(Signal::SIGCONT);
     }
 
-    fn signal_sessions(&self, signal: &str) {
+    fn signal_sessions(&self, signal: Signal) {
         let Some(child) = &self.child else { return };
         for pid in descendants(child.id()) {
-            let _ = Command::new("kill")
-                .arg(signal)
-                .arg(pid.to_string())
-                .stderr(Stdio::null())
-                .status();
+            let _ = kill(Pid::from_raw(pid as i32), signal);
         }
     }
 
