@@ -51,9 +51,17 @@ impl Runner {
                     match self.looks_truncated(t, import, entry, since, now).await {
                         Ok(None) => complete.push(entry.clone()),
                         Ok(Some(why)) => {
-                            summary
-                                .not_ready
-                                .push((flow.name.clone(), entry.name.clone(), why))
+                            // Taken at its first listing only with its root closed: one that
+                            // looks cut off is listed again after `settle`, as any other.
+                            let second_listing = since + millis(import.settle);
+                            if now < second_listing {
+                                next = next.max(Some(second_listing));
+                            }
+                            if last || now >= second_listing {
+                                summary
+                                    .not_ready
+                                    .push((flow.name.clone(), entry.name.clone(), why))
+                            }
                         }
                         Err(why) => {
                             summary
@@ -139,4 +147,8 @@ impl Runner {
             )
         }))
     }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,8 +1,9 @@
 //! Completeness: which files of an inbox listing may be taken now.
 //!
-//! A file is taken only when it is complete: its size and mtime unchanged across two listings
-//! at least `settle` apart (the ledger remembers since when), its done-marker present when the
-//! flow uses one, old enough when `min_age` is set — and, for XML, its root element closed.
+//! A file is taken only when it is complete: its size and mtime unchanged for at least `settle`
+//! — across two listings `settle` apart (the ledger remembers since when), or at the first
+//! listing when its mtime is already that old — its done-marker present when the flow uses one,
+//! old enough when `min_age` is set, and, for XML, its root element closed.
 //! An incomplete file waits; it is never moved anywhere for being incomplete.
 
 use std::collections::HashSet;
@@ -125,9 +126,15 @@ pub fn assess(
             return Readiness::TooYoung { until_ms };
         }
     }
-    let until_ms = unchanged_since_ms + millis(flow.settle);
-    if now_ms < until_ms {
-        return Readiness::Settling { until_ms };
+    // A file whose mtime was already `settle` old when it was first seen is not being written
+    // (an upload in progress keeps moving its mtime): it needs no second listing. An mtime
+    // ahead of this clock gives nothing, and for XML the closed root is still checked.
+    let quiet_since_ms = unchanged_since_ms.min(entry.mtime.saturating_mul(1000));
+    if now_ms < quiet_since_ms + millis(flow.settle) {
+        // The next listing that can tell is `settle` after this one saw it.
+        return Readiness::Settling {
+            until_ms: unchanged_since_ms + millis(flow.settle),
+        };
     }
     Readiness::Ready
 }
@@ -235,6 +242,65 @@ mod tests {
         };
         assert_eq!(marker_name(&done, "a.xml"), "a.xml.done");
         assert_eq!(marker_name(&ok, "a.xml"), "a.ok");
+    }
+
+    fn csv_flow(settle: &str) -> ImportFlow {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[odoo]\ndry_run = true\n[partners.demo]\nroot = \"in\"\n[flows.p]\npartner = \"demo\"\n\
+             direction = \"import\"\ninbox = \"/in\"\nsettle = \"{settle}\"\nformat = \"csv\"\n\
+             columns = [{{ name = \"sku\" }}]\n[flows.p.mapping]\naction = \"upsert\"\n\
+             model = \"product.product\"\nkey = [\"default_code\"]\n\
+             [flows.p.mapping.fields]\ndefault_code = \"sku\"\n"
+        );
+        let config = crate::config::Config::parse(&text, &dir.path().join("edi-bridge.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        match &config.flows["p"].direction {
+            crate::config::Direction::Import(import) => (**import).clone(),
+            crate::config::Direction::Export(_) => unreachable!(),
+        }
+    }
+
+    fn entry(mtime_s: i64) -> Entry {
+        Entry {
+            name: "stock.csv".into(),
+            size: 10,
+            mtime: mtime_s,
+            is_file: true,
+        }
+    }
+
+    #[test]
+    fn a_file_already_quiet_for_settle_is_taken_at_its_first_listing() {
+        let flow = csv_flow("10s");
+        let names = HashSet::from(["stock.csv"]);
+        let now_ms = 1_000_000_000;
+        // First seen now, modified a minute ago: nothing is writing it.
+        let old = entry(now_ms / 1000 - 60);
+        assert_eq!(
+            assess(&flow, &old, now_ms, now_ms, &names),
+            Readiness::Ready
+        );
+        // Modified two seconds ago: it waits for a second listing `settle` later.
+        let fresh = entry(now_ms / 1000 - 2);
+        assert_eq!(
+            assess(&flow, &fresh, now_ms, now_ms, &names),
+            Readiness::Settling {
+                until_ms: now_ms + 10_000
+            }
+        );
+        // An mtime ahead of this clock counts from the first listing.
+        let ahead = entry(now_ms / 1000 + 3600);
+        assert_eq!(
+            assess(&flow, &ahead, now_ms, now_ms, &names),
+            Readiness::Settling {
+                until_ms: now_ms + 10_000
+            }
+        );
+        assert_eq!(
+            assess(&flow, &ahead, now_ms, now_ms + 10_000, &names),
+            Readiness::Ready
+        );
     }
 
     #[test]
