@@ -189,31 +189,35 @@ fn map_csv(
 /// A CSV mapping's paths must be bare names of configured columns.
 fn check_columns(format: &CsvFormat, mapping: &Mapping) -> Result<(), MapError> {
     for f in mapped_fields(&mapping.action) {
-        let ValueSource::Path(path) = &f.source else {
-            continue;
-        };
-        let column = match (path.steps.as_slice(), &path.attr) {
-            ([step], None) if step.predicate.is_none() => step.name.local.as_str(),
-            _ => {
-                return Err(MapError::Mapping(format!(
-                    "field {}: `{}` is not a column name",
-                    f.field, path.text
-                )));
-            }
-        };
-        if !format.columns.iter().any(|c| c.name == column) {
+        for path in f.source.paths() {
+            check_column(format, f, path)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_column(format: &CsvFormat, f: &FieldMapping, path: &FieldPath) -> Result<(), MapError> {
+    let column = match (path.steps.as_slice(), &path.attr) {
+        ([step], None) if step.predicate.is_none() => step.name.local.as_str(),
+        _ => {
             return Err(MapError::Mapping(format!(
-                "field {}: no configured column is named \"{column}\" (columns: {})",
-                f.field,
-                list(
-                    &format
-                        .columns
-                        .iter()
-                        .map(|c| c.name.clone())
-                        .collect::<Vec<_>>()
-                )
+                "field {}: `{}` is not a column name",
+                f.field, path.text
             )));
         }
+    };
+    if !format.columns.iter().any(|c| c.name == column) {
+        return Err(MapError::Mapping(format!(
+            "field {}: no configured column is named \"{column}\" (columns: {})",
+            f.field,
+            list(
+                &format
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+            )
+        )));
     }
     Ok(())
 }
@@ -248,6 +252,19 @@ impl Place {
         match self {
             Place::Xml => format!("path {}", path.text),
             Place::Csv => format!("column {}", path.text),
+        }
+    }
+
+    /// Several paths tried, none present.
+    fn none_of(self, paths: &[FieldPath]) -> String {
+        let names = paths
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self {
+            Place::Xml => format!("none of the paths {names} is present"),
+            Place::Csv => format!("none of the columns {names} has a value"),
         }
     }
 }
@@ -387,7 +404,7 @@ impl Mapper<'_> {
     }
 
     /// The converted value of one field: `Ok(None)` for an optional field with no value,
-    /// `Err` once its problem is listed.
+    /// `Err` once its problem is listed. Of several paths, the first present is read.
     fn value(
         &self,
         f: &FieldMapping,
@@ -395,25 +412,40 @@ impl Mapper<'_> {
         record: &dyn Record,
         problems: &mut Vec<MapProblem>,
     ) -> Result<Option<Value>, Failed> {
-        let path = match &f.source {
+        let paths = match &f.source {
             ValueSource::Constant(value) => return Ok(Some(value.clone())),
-            ValueSource::Path(path) => path,
+            ValueSource::Path(_) | ValueSource::FirstOf(_) => f.source.paths(),
         };
-        let raw = match record.value(path) {
-            Raw::Reported => return Err(Failed),
-            Raw::Text(text) if !text.is_empty() => text,
-            Raw::Text(_) | Raw::Absent if f.optional => return Ok(None),
-            Raw::Text(_) | Raw::Absent => {
+        let mut found = None;
+        for path in paths {
+            match record.value(path) {
+                Raw::Reported => return Err(Failed),
+                Raw::Absent => {}
+                // An empty CSV cell is no value: the next column is tried.
+                Raw::Text("") if matches!(self.place, Place::Csv) => {}
+                Raw::Text(text) => {
+                    found = Some((path, text));
+                    break;
+                }
+            }
+        }
+        let (path, raw) = match found {
+            Some((path, text)) if !text.is_empty() => (path, text),
+            _ if f.optional => return Ok(None),
+            found => {
+                let source = match (found, paths) {
+                    (Some((path, _)), _) | (None, [path]) => self.place.source(path),
+                    (None, _) => self.place.none_of(paths),
+                };
                 problems.push(MapProblem {
                     record: record.index(),
                     line: record.line(),
                     field: Some(f.field.clone()),
                     value: None,
                     message: format!(
-                        "{}: field {} ({}): missing value",
+                        "{}: field {} ({source}): missing value",
                         self.place.of(record.index(), record.line()),
                         f.field,
-                        self.place.source(path)
                     ),
                 });
                 return Err(Failed);
@@ -997,6 +1029,210 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, MapError::Io { .. }), "{err}");
         assert_eq!(err.consequence(), Consequence::Retry);
+    }
+
+    // ------------------------------------------------ path = ["a", "b"]: the first present
+
+    const UBL_NS: [(&str, &str); 3] = [
+        (
+            "cat",
+            "urn:oasis:names:specification:ubl:schema:xsd:Catalogue-2",
+        ),
+        (
+            "cac",
+            "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+        ),
+        (
+            "cbc",
+            "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+        ),
+    ];
+
+    fn ubl_path(text: &str) -> FieldPath {
+        let ns = UBL_NS
+            .iter()
+            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .collect();
+        parse_field_path(text, &ns).unwrap()
+    }
+
+    fn first_of(name: &str, paths: &[&str]) -> FieldMapping {
+        FieldMapping {
+            field: name.to_owned(),
+            source: ValueSource::FirstOf(paths.iter().map(|p| ubl_path(p)).collect()),
+            ty: ValueType::String,
+            optional: false,
+            lookup: None,
+        }
+    }
+
+    const SELLER_ID: &str = "cac:Item/cac:SellersItemIdentification/cbc:ID";
+    const GTIN: &str = "cac:Item/cac:StandardItemIdentification/cbc:ID[@schemeID='0160']";
+
+    /// A UBL 2.1 catalogue: line 1 has the seller's item ID and a GTIN, line 2 only a GTIN,
+    /// line 3 neither.
+    const UBL_CATALOGUE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Catalogue xmlns="urn:oasis:names:specification:ubl:schema:xsd:Catalogue-2"
+    xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+    xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:UBLVersionID>2.1</cbc:UBLVersionID>
+  <cbc:ID>CAT-2026-11</cbc:ID>
+  <cbc:IssueDate>2026-11-27</cbc:IssueDate>
+  <cac:ProviderParty><cac:PartyName><cbc:Name>Acme</cbc:Name></cac:PartyName></cac:ProviderParty>
+  <cac:ReceiverParty><cac:PartyName><cbc:Name>Us</cbc:Name></cac:PartyName></cac:ReceiverParty>
+  <cac:CatalogueLine>
+    <cbc:ID>1</cbc:ID>
+    <cac:Item>
+      <cbc:Name>Desk 160</cbc:Name>
+      <cac:SellersItemIdentification><cbc:ID>FURN-DESK-160</cbc:ID></cac:SellersItemIdentification>
+      <cac:StandardItemIdentification><cbc:ID schemeID="0160">5400000000017</cbc:ID></cac:StandardItemIdentification>
+    </cac:Item>
+  </cac:CatalogueLine>
+  <cac:CatalogueLine>
+    <cbc:ID>2</cbc:ID>
+    <cac:Item>
+      <cbc:Name>Chair</cbc:Name>
+      <cac:StandardItemIdentification><cbc:ID schemeID="0160">5400000000024</cbc:ID></cac:StandardItemIdentification>
+    </cac:Item>
+  </cac:CatalogueLine>
+  <cac:CatalogueLine>
+    <cbc:ID>3</cbc:ID>
+    <cac:Item><cbc:Name>Lamp</cbc:Name></cac:Item>
+  </cac:CatalogueLine>
+</Catalogue>
+"#;
+
+    fn catalogue_mapping(default_code: FieldMapping) -> Mapping {
+        let ns: BTreeMap<String, String> = UBL_NS
+            .iter()
+            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .collect();
+        Mapping {
+            record: Some(parse_record_path("/cat:Catalogue/cac:CatalogueLine", &ns).unwrap()),
+            namespaces: ns,
+            model: "product.product".to_owned(),
+            action: Action::Upsert(UpsertMapping {
+                key: vec!["name".to_owned()],
+                fields: vec![
+                    FieldMapping {
+                        source: ValueSource::Path(ubl_path("cac:Item/cbc:Name")),
+                        ..first_of("name", &[])
+                    },
+                    default_code,
+                ],
+            }),
+        }
+    }
+
+    #[test]
+    fn the_first_present_path_gives_the_value() {
+        let mapping = catalogue_mapping(optional(first_of("default_code", &[SELLER_ID, GTIN])));
+        let (outcome, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!((outcome.records, outcome.problem_count), (3, 0));
+        let codes: Vec<_> = ops.iter().map(|o| o.values.get("default_code")).collect();
+        assert_eq!(
+            codes,
+            [
+                // Both present: the first wins.
+                Some(&json!("FURN-DESK-160")),
+                // Only the second present.
+                Some(&json!("5400000000024")),
+                // None present, optional: left out.
+                None,
+            ]
+        );
+        // The order of the paths decides.
+        let mapping = catalogue_mapping(optional(first_of("default_code", &[GTIN, SELLER_ID])));
+        let (_, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!(ops[0].values["default_code"], json!("5400000000017"));
+    }
+
+    #[test]
+    fn a_required_field_none_of_whose_paths_is_present_names_them_all() {
+        let mapping = catalogue_mapping(first_of("default_code", &[SELLER_ID, GTIN]));
+        let (outcome, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!(ops.len(), 2);
+        assert_eq!(outcome.problem_count, 1);
+        let p = &outcome.problems[0];
+        assert_eq!(
+            (p.record, p.line, p.field.as_deref()),
+            (3, 25, Some("default_code"))
+        );
+        assert!(
+            p.message
+                .contains(&format!("none of the paths {SELLER_ID}, {GTIN} is present")),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn a_present_but_empty_element_is_the_value_found() {
+        // The element exists: its (empty) text is the value, the next path is not tried.
+        let doc = "<R><L><A/><B>b</B></L><L><B>b</B></L></R>";
+        let mapping = upsert(
+            Some("/R/L"),
+            &["k"],
+            vec![
+                constant("k", json!("x")),
+                FieldMapping {
+                    field: "v".into(),
+                    source: ValueSource::FirstOf(vec![
+                        parse_field_path("A", &namespaces()).unwrap(),
+                        parse_field_path("B", &namespaces()).unwrap(),
+                    ]),
+                    ..field("v", ".", ValueType::String)
+                },
+            ],
+        );
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].record, 2);
+        assert_eq!(ops[0].values["v"], json!("b"));
+        assert!(
+            outcome.problems[0].message.contains("(path A)"),
+            "{}",
+            outcome.problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_csv_field_takes_the_first_column_with_a_value() {
+        let mut mapping = csv_mapping();
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.push(FieldMapping {
+                field: "description".into(),
+                source: ValueSource::FirstOf(vec![column_path("Mis à jour"), column_path("Stock")]),
+                ..column("Stock", ValueType::String)
+            });
+        }
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour
+                    A;Un;1;3;2024-05-01
+                    B;Deux;2;4;
+                    C;Trois;3;;
+";
+        let (outcome, ops) = run(&csv_format(UTF_8_ENCODING, '.'), &mapping, text.as_bytes());
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].values["description"], json!("2024-05-01"));
+        // An empty cell is no value: the next column gives it.
+        assert_eq!(ops[1].values["description"], json!("4"));
+        assert_eq!(outcome.problem_count, 1);
+        assert!(
+            outcome.problems[0]
+                .message
+                .contains("none of the columns Mis à jour, Stock has a value"),
+            "{}",
+            outcome.problems[0].message
+        );
+
+        // Every column of the list must be a configured one.
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.last_mut().unwrap().source =
+                ValueSource::FirstOf(vec![column_path("Stock"), column_path("Couleur")]);
+        }
+        let (result, _) = try_run(&csv_format(UTF_8_ENCODING, '.'), &mapping, b"x");
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("\"Couleur\""), "{err}");
     }
 
     // ------------------------------------------------------------------------------------ CSV
