@@ -37,7 +37,9 @@ pub struct MapProblem {
     pub field: Option<String>,
     /// The value found, if there was one.
     pub value: Option<String>,
-    /// The whole story in one sentence: record, line, field, value and what was expected.
+    /// What is wrong, and where in the record it was read (`missing value at path p:Name`,
+    /// `expected a whole number in column Qty`); the record, line, field and value are the
+    /// fields above, so the message does not repeat them.
     pub message: String,
 }
 
@@ -136,7 +138,6 @@ fn map_csv(
     let mut problems = Vec::new();
     while let Some(mut row) = rows.next_row()? {
         outcome.records += 1;
-        let at = Place::Csv.of(row.index, row.line);
         if row.cells.len() != format.columns.len() {
             problems.push(MapProblem {
                 record: row.index,
@@ -144,7 +145,7 @@ fn map_csv(
                 field: None,
                 value: None,
                 message: format!(
-                    "{at}: {} fields, expected {} (one per configured column)",
+                    "{} values, expected {} (one per configured column)",
                     row.cells.len(),
                     format.columns.len()
                 ),
@@ -157,17 +158,11 @@ fn map_csv(
         for (i, column) in format.columns.iter().enumerate() {
             let cell = row.cells.get(i).unwrap_or("");
             let problem = if cell.is_empty() {
-                (!column.optional).then(|| format!("{at}: column {}: missing value", column.name))
+                (!column.optional).then(|| "missing value (a required column)".to_string())
             } else {
                 convert(cell, column.ty, format.decimal)
                     .err()
-                    .map(|expected| {
-                        format!(
-                            "{at}: column {}: expected {expected}, found \"{}\"",
-                            column.name,
-                            shorten(cell)
-                        )
-                    })
+                    .map(|expected| format!("expected {expected}"))
             };
             if let Some(message) = problem {
                 row.reported[i] = true;
@@ -241,17 +236,11 @@ enum Place {
 }
 
 impl Place {
-    fn of(self, index: u64, line: u64) -> String {
-        match self {
-            Place::Xml => format!("record {index} (line {line})"),
-            Place::Csv => format!("row {index} (line {line})"),
-        }
-    }
-
+    /// Where a value was read: `at path p:Name`, `in column Qty`.
     fn source(self, path: &FieldPath) -> String {
         match self {
-            Place::Xml => format!("path {}", path.text),
-            Place::Csv => format!("column {}", path.text),
+            Place::Xml => format!("at path {}", path.text),
+            Place::Csv => format!("in column {}", path.text),
         }
     }
 
@@ -320,10 +309,8 @@ impl Mapper<'_> {
                     line: record.line(),
                     field: Some(k.clone()),
                     value: None,
-                    message: format!(
-                        "{}: key field {k} has no value, so the record cannot be matched in Odoo",
-                        self.place.of(record.index(), record.line())
-                    ),
+                    message: "the key field has no value, so the record cannot be matched in Odoo"
+                        .to_string(),
                 }),
             }
         }
@@ -433,20 +420,18 @@ impl Mapper<'_> {
             Some((path, text)) if !text.is_empty() => (path, text),
             _ if f.optional => return Ok(None),
             found => {
-                let source = match (found, paths) {
-                    (Some((path, _)), _) | (None, [path]) => self.place.source(path),
-                    (None, _) => self.place.none_of(paths),
+                let message = match (found, paths) {
+                    (Some((path, _)), _) | (None, [path]) => {
+                        format!("missing value {}", self.place.source(path))
+                    }
+                    (None, _) => format!("missing value: {}", self.place.none_of(paths)),
                 };
                 problems.push(MapProblem {
                     record: record.index(),
                     line: record.line(),
                     field: Some(f.field.clone()),
                     value: None,
-                    message: format!(
-                        "{}: field {} ({source}): missing value",
-                        self.place.of(record.index(), record.line()),
-                        f.field,
-                    ),
+                    message,
                 });
                 return Err(Failed);
             }
@@ -460,12 +445,7 @@ impl Mapper<'_> {
                     line: record.line(),
                     field: Some(f.field.clone()),
                     value: Some(shown.clone().into_owned()),
-                    message: format!(
-                        "{}: field {} ({}): expected {expected}, found \"{shown}\"",
-                        self.place.of(record.index(), record.line()),
-                        f.field,
-                        self.place.source(path)
-                    ),
+                    message: format!("expected {expected} {}", self.place.source(path)),
                 });
                 Failed
             })
@@ -705,8 +685,7 @@ mod tests {
         assert_eq!(p.value.as_deref(), Some("1,234.50"));
         assert_eq!(
             p.message,
-            "record 2 (line 3): field price (path Price): expected a number such as 12.50 \
-             (no thousands separator), found \"1,234.50\""
+            "expected a number such as 12.50 (no thousands separator) at path Price"
         );
         let by_record: Vec<(u64, u64, &str, &str)> = outcome
             .problems
@@ -748,6 +727,61 @@ mod tests {
         );
     }
 
+    /// A problem as the error report lists it (what the import does with a [`MapProblem`]).
+    fn reported(p: &MapProblem) -> String {
+        let mut problem = crate::report::Problem::new(p.message.clone())
+            .record(p.record)
+            .at(p.line, None);
+        if let Some(field) = &p.field {
+            problem = problem.field(field.clone());
+        }
+        if let Some(value) = &p.value {
+            problem = problem.value(value.clone());
+        }
+        problem.render()
+    }
+
+    #[test]
+    fn a_reported_problem_says_record_line_field_and_value_once() {
+        let mapping = upsert(
+            Some("/R/L"),
+            &["code"],
+            vec![
+                field("code", "@code", ValueType::String),
+                field("price", "Price", ValueType::Float),
+            ],
+        );
+        let doc = "<R>\n<L code=\"a\"><Price>twelve</Price></L>\n<L code=\"b\"/>\n<L/>\n</R>";
+        let (outcome, _) = run(&xml(), &mapping, doc.as_bytes());
+        let lines: Vec<String> = outcome.problems.iter().map(reported).collect();
+        assert_eq!(
+            lines,
+            [
+                "record 1 (line 2), field price, value \"twelve\": expected a number such as \
+                 12.50 (no thousands separator) at path Price",
+                "record 2 (line 3), field price: missing value at path Price",
+                "record 3 (line 4), field code: missing value at path @code",
+                "record 3 (line 4), field price: missing value at path Price",
+            ]
+        );
+
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour\nA;Un;x;;\nB;;1;;\n";
+        let (outcome, _) = run(
+            &csv_format(UTF_8_ENCODING, '.'),
+            &csv_mapping(),
+            text.as_bytes(),
+        );
+        let lines: Vec<String> = outcome.problems.iter().map(reported).collect();
+        assert_eq!(
+            lines,
+            [
+                "record 1 (line 2), field Prix, value \"x\": expected a number such as 12.50 \
+                 (no thousands separator)",
+                "record 2 (line 3), field Désignation: missing value (a required column)",
+            ]
+        );
+    }
+
     #[test]
     fn a_missing_required_value_is_a_problem_and_an_empty_optional_is_left_out() {
         let mapping = upsert(
@@ -781,18 +815,9 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                (
-                    2,
-                    "record 2 (line 3): field name (path p:Name): missing value"
-                ),
-                (
-                    3,
-                    "record 3 (line 4): field name (path p:Name): missing value"
-                ),
-                (
-                    4,
-                    "record 4 (line 5): field default_code (path @sku): missing value"
-                ),
+                (2, "missing value at path p:Name"),
+                (3, "missing value at path p:Name"),
+                (4, "missing value at path @sku"),
             ]
         );
         assert!(outcome.problems.iter().all(|p| p.value.is_none()));
@@ -811,7 +836,7 @@ mod tests {
         assert!(
             outcome.problems[0]
                 .message
-                .contains("key field ref has no value"),
+                .contains("the key field has no value"),
             "{:?}",
             outcome.problems
         );
@@ -843,12 +868,8 @@ mod tests {
         );
         let p = &outcome.problems[0];
         assert_eq!((p.record, p.line), (4, 20));
-        assert!(
-            p.message
-                .starts_with("record 4 (line 20): field p (path P)"),
-            "{}",
-            p.message
-        );
+        assert_eq!(p.field.as_deref(), Some("p"));
+        assert!(p.message.ends_with("at path P"), "{}", p.message);
         assert_eq!(doc.lines().nth(19).unwrap().trim(), "<L n=\"4\">");
     }
 
@@ -989,10 +1010,7 @@ mod tests {
         );
         // The lot is required here, and the second line has none.
         assert_eq!(outcome.problem_count, 1);
-        assert_eq!(
-            outcome.problems[0].message,
-            "record 2 (line 3): field lot_id (path Lot): missing value"
-        );
+        assert_eq!(outcome.problems[0].message, "missing value at path Lot");
     }
 
     #[test]
@@ -1190,7 +1208,7 @@ mod tests {
         assert_eq!(ops[0].record, 2);
         assert_eq!(ops[0].values["v"], json!("b"));
         assert!(
-            outcome.problems[0].message.contains("(path A)"),
+            outcome.problems[0].message.ends_with("at path A"),
             "{}",
             outcome.problems[0].message
         );
@@ -1329,13 +1347,12 @@ mod tests {
         assert_eq!(
             messages,
             vec![
-                "row 1 (line 2): column Stock: expected a whole number, found \"lots\"",
-                "row 2 (line 3): column Prix: expected a number with a decimal comma such as \
-                 12,50 (no thousands separator), found \"1.234,50\"",
-                "row 2 (line 3): column Mis à jour: expected a date YYYY-MM-DD, found \"2024-13-01\"",
+                "expected a whole number",
+                "expected a number with a decimal comma such as 12,50 (no thousands separator)",
+                "expected a date YYYY-MM-DD",
                 // The column check reports the empty cell once; the mapping does not repeat it.
-                "row 3 (line 4): column Désignation: missing value",
-                "row 4 (line 5): 3 fields, expected 5 (one per configured column)",
+                "missing value (a required column)",
+                "3 values, expected 5 (one per configured column)",
             ]
         );
         assert_eq!(outcome.problems[0].field.as_deref(), Some("Stock"));
@@ -1358,10 +1375,7 @@ mod tests {
         let text = "Référence;Désignation;Prix;Stock;Mis à jour\nA;B;1.5;;\n";
         let (outcome, ops) = run(&format, &mapping, text.as_bytes());
         assert!(ops.is_empty());
-        assert_eq!(
-            outcome.problems[0].message,
-            "row 1 (line 2): field qty_hint (column Stock): missing value"
-        );
+        assert_eq!(outcome.problems[0].message, "missing value in column Stock");
     }
 
     const UTF_8_ENCODING: &encoding_rs::Encoding = encoding_rs::UTF_8;
