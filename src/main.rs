@@ -13,6 +13,7 @@ use edi_bridge::import::pass::{Listing, Outcome, Runner};
 use edi_bridge::import::replay::Replayed;
 use edi_bridge::import::validate;
 use edi_bridge::ledger::Ledger;
+use edi_bridge::report::{Problem, counted};
 
 #[derive(Parser)]
 #[command(
@@ -223,10 +224,13 @@ fn validate(config: &Config, file: &Path, flow: &str) -> u8 {
             for p in &problems {
                 eprintln!("{}: {}", file.display(), p.render());
             }
+            let found: u64 = problems.iter().map(Problem::count).sum();
             eprintln!(
-                "{}: {records} records, {operations} operations, {} problems",
+                "{}: {}, {}, {}",
                 file.display(),
-                problems.len()
+                counted(records, "record"),
+                counted(operations, "operation"),
+                counted(found, "problem")
             );
             u8::from(!problems.is_empty())
         }

@@ -88,6 +88,8 @@ pub struct Problem {
     pub message: String,
     /// Odoo's exception name, e.g. `odoo.exceptions.ValidationError`.
     pub exception: Option<String>,
+    /// Set on the line that stands for this many further problems, known but not listed.
+    pub not_listed: Option<u64>,
 }
 
 impl Problem {
@@ -97,6 +99,21 @@ impl Problem {
             message: message.into(),
             ..Problem::default()
         }
+    }
+
+    /// Stands for `count` further problems that were counted but not kept: the report counts
+    /// them in its "… and N more problems, not listed" line.
+    pub fn not_listed(count: u64) -> Problem {
+        Problem {
+            message: format!("… and {}, not listed", counted(count, "more problem")),
+            not_listed: Some(count),
+            ..Problem::default()
+        }
+    }
+
+    /// How many problems this one stands for: 1, or the count of a [`Problem::not_listed`].
+    pub fn count(&self) -> u64 {
+        self.not_listed.unwrap_or(1)
     }
 
     /// At this line and (when known) column of the file.
@@ -134,7 +151,10 @@ impl Problem {
     /// `record 3 (line 40), field list_price, value "twelve": not a number`.
     pub fn render(&self) -> String {
         let mut place = String::new();
-        match (self.record, self.line) {
+        // Record 0 and line 0 are no place in the file (e.g. a quant a full snapshot set to 0).
+        let record = self.record.filter(|&r| r > 0);
+        let line = self.line.filter(|&l| l > 0);
+        match (record, line) {
             (Some(record), Some(line)) => {
                 let _ = write!(place, "record {record} (line {line}");
                 if let Some(column) = self.column {
@@ -184,6 +204,27 @@ impl Problem {
             "exception": self.exception,
         })
     }
+}
+
+/// `1 record`, `2 records`.
+pub fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `was` for one, `were` for any other number.
+fn was_were(n: u64) -> &'static str {
+    if n == 1 { "was" } else { "were" }
+}
+
+/// `record 4` or `records 1-3, 5`, as many as the ranges hold.
+fn numbered(ranges: &[RangeInclusive<u64>]) -> (String, u64) {
+    let count = ranges.iter().map(|r| r.end() - r.start() + 1).sum();
+    let noun = if count == 1 { "record" } else { "records" };
+    (format!("{noun} {}", format_ranges(ranges)), count)
 }
 
 fn push_part(place: &mut String, part: &str) {
@@ -266,35 +307,37 @@ impl RecordCounts {
         if self.applied == 0 {
             return "nothing.".into();
         }
-        let records = |n: u64| {
-            if n == 1 {
-                "record".to_string()
-            } else {
-                format!("{n} records")
-            }
-        };
         let which = match &self.applied_records {
-            Some(ranges) if !ranges.is_empty() => format!(" (records {})", format_ranges(ranges)),
+            Some(ranges) if !ranges.is_empty() => format!(" ({})", numbered(ranges).0),
             _ => String::new(),
         };
         match self.total {
+            Some(1) if self.applied >= 1 => format!("the file's only record was applied{which}."),
             Some(total) if self.applied >= total => {
-                format!("all {} were applied{which}.", records(total))
+                format!("all {total} records were applied{which}.")
             }
             Some(total) => {
                 let missing = match self.not_applied() {
                     Some(gaps) if !gaps.is_empty() => {
-                        format!("records {} were not", format_ranges(&gaps))
+                        let (records, count) = numbered(&gaps);
+                        format!("{records} {} not", was_were(count))
                     }
-                    _ => format!("{} were not", total - self.applied),
+                    _ => {
+                        let count = total - self.applied;
+                        format!("{count} {} not", was_were(count))
+                    }
                 };
                 format!(
-                    "{} of {total} records were applied{which}; {missing}.",
-                    self.applied
+                    "{} of {total} records {} applied{which}; {missing}.",
+                    self.applied,
+                    was_were(self.applied)
                 )
             }
-            None if self.applied == 1 => format!("1 record was applied{which}."),
-            None => format!("{} were applied{which}.", records(self.applied)),
+            None => format!(
+                "{} {} applied{which}.",
+                counted(self.applied, "record"),
+                was_were(self.applied)
+            ),
         }
     }
 }
@@ -428,15 +471,16 @@ impl ErrorReport {
         let _ = writeln!(out, "Moved to:  {}", self.error_folder);
         let _ = writeln!(out);
         let _ = writeln!(out, "What failed: {}", self.stage.describe());
-        for problem in self.problems.iter().take(MAX_LISTED_PROBLEMS) {
+        // Lines that stand for problems not kept are counted, not listed.
+        let listed = self.problems.iter().filter(|p| p.not_listed.is_none());
+        let mut shown = 0u64;
+        for problem in listed.take(MAX_LISTED_PROBLEMS) {
             let _ = writeln!(out, "  - {}", problem.render());
+            shown += 1;
         }
-        if self.problems.len() > MAX_LISTED_PROBLEMS {
-            let _ = writeln!(
-                out,
-                "  … and {} more",
-                self.problems.len() - MAX_LISTED_PROBLEMS
-            );
+        let more = self.problem_count() - shown;
+        if more > 0 {
+            let _ = writeln!(out, "  … and {}, not listed", counted(more, "more problem"));
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "What was applied in Odoo: {}", self.counts.describe());
@@ -450,6 +494,11 @@ impl ErrorReport {
         let _ = writeln!(out);
         let _ = writeln!(out, "How to replay: {}", self.replay_instruction());
         out
+    }
+
+    /// Every problem found, listed or only counted.
+    pub fn problem_count(&self) -> u64 {
+        self.problems.iter().map(Problem::count).sum()
     }
 
     fn attempt_line(&self) -> String {
@@ -481,7 +530,14 @@ impl ErrorReport {
             "size": self.size,
             "sha256": self.sha256,
             "stage": self.stage.as_str(),
-            "problems": self.problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
+            // The line standing for problems not kept comes last, wherever it was put.
+            "problems": self
+                .problems
+                .iter()
+                .filter(|p| p.not_listed.is_none())
+                .chain(self.problems.iter().filter(|p| p.not_listed.is_some()))
+                .map(Problem::to_json)
+                .collect::<Vec<_>>(),
             "records": {
                 "total": self.counts.total,
                 "applied": self.counts.applied,
@@ -733,6 +789,99 @@ mod tests {
             report.to_json()["problems"].as_array().unwrap().len(),
             180,
             "the JSON twin keeps them all"
+        );
+    }
+
+    #[test]
+    fn problems_not_kept_are_counted_exactly_and_come_last() {
+        // Mapping keeps 100 problems of 1334 and says so with one line, which Odoo's problems
+        // (sorted by record) may have pushed to the front.
+        let mut report = validation_report();
+        report.stage = Stage::Mapping;
+        report.problems = std::iter::once(Problem::not_listed(1234))
+            .chain((1..=100).map(|n| Problem::new("missing value at path P").record(n)))
+            .collect();
+        assert_eq!(report.problem_count(), 1334);
+        let text = report.render_text();
+        let listed: Vec<&str> = text.lines().filter(|l| l.starts_with("  - ")).collect();
+        assert_eq!(listed.len(), MAX_LISTED_PROBLEMS);
+        assert_eq!(listed[0], "  - record 1: missing value at path P");
+        assert!(
+            text.contains("  … and 1284 more problems, not listed\n"),
+            "1334 found, 50 listed:\n{text}"
+        );
+        assert_eq!(text.matches("more problem").count(), 1, "{text}");
+        let json = report.to_json();
+        let problems = json["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 101);
+        assert_eq!(
+            problems[100]["message"],
+            "… and 1234 more problems, not listed"
+        );
+
+        // Fewer than the report lists: only what was not kept is counted.
+        report.problems.truncate(11);
+        let text = report.render_text();
+        assert_eq!(text.lines().filter(|l| l.starts_with("  - ")).count(), 10);
+        assert!(
+            text.contains("  … and 1234 more problems, not listed"),
+            "{text}"
+        );
+        report.problems[0] = Problem::not_listed(1);
+        assert!(
+            report
+                .render_text()
+                .contains("  … and 1 more problem, not listed"),
+            "{}",
+            report.render_text()
+        );
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        assert_eq!(counted(1, "record"), "1 record");
+        assert_eq!(counted(0, "problem"), "0 problems");
+        assert_eq!(counted(2, "operation"), "2 operations");
+        let one_of_two = RecordCounts::with_applied(2, [1], 1);
+        assert_eq!(
+            one_of_two.describe(),
+            "1 of 2 records was applied (record 1); record 2 was not."
+        );
+        let only = RecordCounts::with_applied(1, [1], 0);
+        assert_eq!(
+            only.describe(),
+            "the file's only record was applied (record 1)."
+        );
+        let no_numbers = RecordCounts {
+            total: Some(3),
+            applied: 2,
+            failed: 1,
+            applied_records: None,
+        };
+        assert_eq!(
+            no_numbers.describe(),
+            "2 of 3 records were applied; 1 was not."
+        );
+        let unknown_total = RecordCounts {
+            total: None,
+            applied: 1,
+            failed: 0,
+            applied_records: Some(vec![4..=4]),
+        };
+        assert_eq!(unknown_total.describe(), "1 record was applied (record 4).");
+    }
+
+    #[test]
+    fn record_zero_is_no_place_in_the_file() {
+        // What a full snapshot set to 0 belongs to no record of the file.
+        let zeroed = Problem::new("setting FURN-DESK-160 in WH/Stock to 0: Access denied")
+            .record(0)
+            .at(0, None)
+            .exception("odoo.exceptions.AccessError");
+        assert_eq!(
+            zeroed.render(),
+            "setting FURN-DESK-160 in WH/Stock to 0: Access denied \
+             (Odoo: odoo.exceptions.AccessError)"
         );
     }
 

@@ -601,7 +601,7 @@ fn kill_9_after_applying_a_file_with_bad_records_still_sends_it_to_error() {
     );
     let report = fs::read_to_string(prices.join("error/prices.csv.error.txt")).unwrap();
     assert!(report.contains("abc"), "{report}");
-    assert!(report.contains("1 of 2 records were applied"), "{report}");
+    assert!(report.contains("1 of 2 records was applied"), "{report}");
 }
 
 #[test]

@@ -128,6 +128,70 @@ impl Source<'_> {
     }
 }
 
+/// `path`: one path (a string), or the paths tried in order (`["a", "b"]`: the first present
+/// gives the value). Every entry is checked like a single path, at its own key (`path[1]`).
+/// For CSV, the columns named (in order).
+fn path_source(source: Source, item: Item) -> Result<(ValueSource, Vec<CsvColumn>), ConfigError> {
+    let cx = item.cx;
+    if item.value.is_str() {
+        let key = item.key.clone();
+        let text = item.text()?;
+        let (path, column) = source.path(cx, &key, &text)?;
+        return Ok((ValueSource::Path(path), column.into_iter().collect()));
+    }
+    if !item.value.is_array() {
+        return Err(item.expected(
+            "a path string such as \"p:Name\", or an array of paths tried in order such as \
+             [\"p:SellerId\", \"p:Gtin\"]",
+        ));
+    }
+    let key = item.key.clone();
+    let entries = item.array()?;
+    if entries.is_empty() {
+        return Err(cx.err(
+            &key,
+            "is an empty array; give one path, or the paths tried in order such as \
+             [\"p:SellerId\", \"p:Gtin\"]",
+        ));
+    }
+    let mut paths = Vec::new();
+    let mut columns = Vec::new();
+    for entry in entries {
+        let entry_key = entry.key.clone();
+        let text = entry.text()?;
+        let (path, column) = source.path(cx, &entry_key, &text)?;
+        if paths.iter().any(|p: &FieldPath| p.text == path.text) {
+            return Err(cx.err(&entry_key, format!("{text:?} is listed twice")));
+        }
+        paths.push(path);
+        columns.extend(column);
+    }
+    let source = if paths.len() == 1 {
+        ValueSource::Path(paths.remove(0))
+    } else {
+        ValueSource::FirstOf(paths)
+    };
+    Ok((source, columns))
+}
+
+/// The default type of a field read from CSV `columns`: theirs, when they agree.
+fn columns_type(cx: &Ctx, key: &str, columns: &[CsvColumn]) -> Result<ValueType, ConfigError> {
+    let Some(first) = columns.first() else {
+        return Ok(ValueType::String);
+    };
+    match columns.iter().find(|c| c.ty != first.ty) {
+        None => Ok(first.ty),
+        Some(other) => Err(cx.err(
+            key,
+            format!(
+                "columns {:?} and {:?} have different types; say which the field takes \
+                 with type = \"…\"",
+                first.name, other.name
+            ),
+        )),
+    }
+}
+
 /// Keys of a `set_stock` mapping, refused on `upsert`.
 const SET_STOCK_KEYS: [&str; 5] = ["product", "quantity", "location", "lot", "snapshot"];
 
@@ -321,14 +385,12 @@ fn parse_upsert(m: &mut Node, source: Source) -> Result<UpsertMapping, ConfigErr
 fn parse_field(field: String, item: Item, source: Source) -> Result<FieldMapping, ConfigError> {
     let cx = item.cx;
     if item.value.is_str() {
-        let key = item.key.clone();
-        let text = item.text()?;
-        let (path, column) = source.path(cx, &key, &text)?;
+        let (path, columns) = path_source(source, item)?;
         return Ok(FieldMapping {
             field,
-            source: ValueSource::Path(path),
-            ty: column.as_ref().map_or(ValueType::String, |c| c.ty),
-            optional: column.is_some_and(|c| c.optional),
+            source: path,
+            ty: columns.first().map_or(ValueType::String, |c| c.ty),
+            optional: columns.first().is_some_and(|c| c.optional),
             lookup: None,
         });
     }
@@ -347,14 +409,17 @@ fn parse_field(field: String, item: Item, source: Source) -> Result<FieldMapping
         }
         (Some(path), None) => {
             let key = path.key.clone();
-            let text = path.text()?;
-            let (path, column) = source.path(cx, &key, &text)?;
+            let (path, columns) = path_source(source, path)?;
             let optional = optional.map(Item::boolean).transpose()?;
+            let ty = match ty {
+                Some(ty) => ty,
+                None => columns_type(cx, &key, &columns)?,
+            };
             (
-                ValueSource::Path(path),
-                ty.or(column.as_ref().map(|c| c.ty))
-                    .unwrap_or(ValueType::String),
-                optional.unwrap_or(column.is_some_and(|c| c.optional)),
+                path,
+                ty,
+                // Several columns: optional only when every one of them may be empty.
+                optional.unwrap_or(!columns.is_empty() && columns.iter().all(|c| c.optional)),
             )
         }
         (None, Some(value)) => {
@@ -394,16 +459,12 @@ fn parse_field(field: String, item: Item, source: Source) -> Result<FieldMapping
 }
 
 fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, ConfigError> {
-    let cx = m.cx;
-    let path_mapping = |field: &str, key: &str, text: &str, ty, optional, lookup| {
-        let (path, _) = source.path(cx, key, text)?;
-        Ok::<_, ConfigError>(FieldMapping {
-            field: field.to_string(),
-            source: ValueSource::Path(path),
-            ty,
-            optional,
-            lookup,
-        })
+    let path_mapping = |field: &str, path: ValueSource, ty, optional, lookup| FieldMapping {
+        field: field.to_string(),
+        source: path,
+        ty,
+        optional,
+        lookup,
     };
     let lookup = |model: &str, field: String| {
         Some(Lookup {
@@ -416,45 +477,37 @@ fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, Conf
         "product",
         "the product's path, e.g. product = { path = \"Sku\", by = \"default_code\" }",
     )?;
-    let (key, text, by) = if product.value.is_str() {
-        (product.key.clone(), product.text()?, None)
+    let (path, by) = if product.value.is_str() {
+        (path_source(source, product)?.0, None)
     } else {
         let mut t = product.table_or("a path string or { path = \"…\", by = \"default_code\" }")?;
         let path = t.require("path", "the product's path")?;
         let by = t.take("by").map(|i| i.identifier()).transpose()?;
         t.finish()?;
-        (path.key.clone(), path.text()?, by)
+        (path_source(source, path)?.0, by)
     };
     let by = by.unwrap_or_else(|| "default_code".to_string());
     let product = path_mapping(
         "product_id",
-        &key,
-        &text,
+        path,
         ValueType::String,
         false,
         lookup("product.product", by),
-    )?;
+    );
 
     let quantity = m.require(
         "quantity",
         "the on-hand quantity's path, e.g. quantity = \"OnHand\"",
     )?;
-    let (key, text) = if quantity.value.is_str() {
-        (quantity.key.clone(), quantity.text()?)
+    let path = if quantity.value.is_str() {
+        path_source(source, quantity)?.0
     } else {
         let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
         let path = t.require("path", "the quantity's path")?;
         t.finish()?;
-        (path.key.clone(), path.text()?)
+        path_source(source, path)?.0
     };
-    let quantity = path_mapping(
-        "inventory_quantity",
-        &key,
-        &text,
-        ValueType::Float,
-        false,
-        None,
-    )?;
+    let quantity = path_mapping("inventory_quantity", path, ValueType::Float, false, None);
 
     let location = m.require(
         "location",
@@ -480,38 +533,34 @@ fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, Conf
             None => "complete_name",
         };
         t.finish()?;
-        let key = path.key.clone();
-        let text = path.text()?;
         path_mapping(
             "location_id",
-            &key,
-            &text,
+            path_source(source, path)?.0,
             ValueType::String,
             false,
             lookup("stock.location", by.to_string()),
-        )?
+        )
     };
 
     let lot = match m.take("lot") {
         None => None,
         Some(lot) => {
-            let (key, text, optional) = if lot.value.is_str() {
-                (lot.key.clone(), lot.text()?, false)
+            let (path, optional) = if lot.value.is_str() {
+                (path_source(source, lot)?.0, false)
             } else {
                 let mut t = lot.table_or("a path string or { path = \"…\", optional = true }")?;
                 let path = t.require("path", "the lot's path")?;
                 let optional = t.take("optional").map(Item::boolean).transpose()?;
                 t.finish()?;
-                (path.key.clone(), path.text()?, optional.unwrap_or(false))
+                (path_source(source, path)?.0, optional.unwrap_or(false))
             };
             Some(path_mapping(
                 "lot_id",
-                &key,
-                &text,
+                path,
                 ValueType::String,
                 optional,
                 lookup("stock.lot", "name".to_string()),
-            )?)
+            ))
         }
     };
 

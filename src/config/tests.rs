@@ -183,7 +183,7 @@ fn field<'a>(flow: &'a ImportFlow, name: &str) -> &'a FieldMapping {
 fn path_text(mapping: &FieldMapping) -> &str {
     match &mapping.source {
         ValueSource::Path(path) => &path.text,
-        ValueSource::Constant(value) => panic!("constant {value}"),
+        other => panic!("not one path: {other:?}"),
     }
 }
 
@@ -1363,7 +1363,7 @@ fn constants_become_json_values() {
     );
     let constant = |name: &str| match &field(&flow, name).source {
         ValueSource::Constant(value) => (value.clone(), field(&flow, name).ty),
-        ValueSource::Path(path) => panic!("path {}", path.text),
+        other => panic!("not a constant: {other:?}"),
     };
     use serde_json::json;
     assert_eq!(constant("is_storable"), (json!(true), ValueType::Boolean));
@@ -1511,5 +1511,146 @@ fn set_stock_mapping_rules() {
         &set_stock(&format!("{STOCK}lot = {{ optional = true }}")),
         "flows.s.mapping.lot.path",
         "missing",
+    );
+}
+
+fn first_of_texts(mapping: &FieldMapping) -> Vec<&str> {
+    match &mapping.source {
+        ValueSource::FirstOf(paths) => paths.iter().map(|p| p.text.as_str()).collect(),
+        other => panic!("not several paths: {other:?}"),
+    }
+}
+
+#[test]
+fn a_field_path_may_be_the_paths_tried_in_order() {
+    let flow = import(
+        &parse(&upsert(
+            "",
+            "",
+            "barcode = { path = [\"p:Seller/p:Id\", \"p:Std/p:Id[@scheme='gtin']\", \"@ean\"], \
+             optional = true }\nname = { path = [\"p:Name\"] }\nweight = \"p:Weight\"",
+        )),
+        "p",
+    );
+    let barcode = field(&flow, "barcode");
+    assert_eq!(
+        first_of_texts(barcode),
+        ["p:Seller/p:Id", "p:Std/p:Id[@scheme='gtin']", "@ean"]
+    );
+    assert!(barcode.optional);
+    let ValueSource::FirstOf(paths) = &barcode.source else {
+        unreachable!()
+    };
+    assert_eq!(paths[1].steps[0].name.ns.as_deref(), Some("urn:p"));
+    // One entry is one path; the plain string stays one path.
+    assert_eq!(path_text(field(&flow, "name")), "p:Name");
+    assert_eq!(path_text(field(&flow, "weight")), "p:Weight");
+
+    refused(
+        &upsert("", "", "name = { path = [] }"),
+        "flows.p.mapping.fields.name.path",
+        "empty array",
+    );
+    refused(
+        &upsert("", "", "name = { path = [\"p:Name\", \"q:Name\"] }"),
+        "flows.p.mapping.fields.name.path[1]",
+        "unknown namespace prefix `q`",
+    );
+    refused(
+        &upsert("", "", "name = { path = [\"p:Name\", \"\"] }"),
+        "flows.p.mapping.fields.name.path[1]",
+        "empty",
+    );
+    refused(
+        &upsert("", "", "name = { path = [\"p:Name\", 3] }"),
+        "flows.p.mapping.fields.name.path[1]",
+        "expected a string",
+    );
+    refused(
+        &upsert("", "", "name = { path = [\"p:Name\", \"p:Name\"] }"),
+        "flows.p.mapping.fields.name.path[1]",
+        "listed twice",
+    );
+    refused(
+        &upsert("", "", "name = { path = 3 }"),
+        "flows.p.mapping.fields.name.path",
+        "array of paths",
+    );
+    // A bare array is not a field mapping: `path = […]` says what it is.
+    refused(
+        &upsert("", "", "name = [\"p:Name\", \"p:Title\"]"),
+        "flows.p.mapping.fields.name",
+        "expected a path string",
+    );
+}
+
+#[test]
+fn csv_fields_may_try_several_columns() {
+    let text = csv_flow(
+        "",
+        "",
+        "description = { path = [\"note\", \"alt\"] }\nname = { path = [\"alt\", \"sku\"] }",
+    )
+    .replace(
+        "{ name = \"note\", optional = true }]",
+        "{ name = \"note\", optional = true }, { name = \"alt\", optional = true }, \
+         { name = \"count\", type = \"integer\", optional = true }]",
+    );
+    let flow = import(&parse(&text), "c");
+    let description = field(&flow, "description");
+    assert_eq!(first_of_texts(description), ["note", "alt"]);
+    // Both columns may be empty, so the field may be too; `sku` always has a value.
+    assert!(description.optional);
+    assert!(!field(&flow, "name").optional);
+
+    refused(
+        &text.replace("[\"alt\", \"sku\"]", "[\"alt\", \"Sku\"]"),
+        "flows.c.mapping.fields.name.path[1]",
+        "not a declared column",
+    );
+    refused(
+        &text.replace("[\"alt\", \"sku\"]", "[\"sku\", \"count\"]"),
+        "flows.c.mapping.fields.name.path",
+        "different types",
+    );
+    let typed = import(
+        &parse(&text.replace(
+            "[\"alt\", \"sku\"]",
+            "[\"qty\", \"count\"], type = \"float\"",
+        )),
+        "c",
+    );
+    assert_eq!(field(&typed, "name").ty, ValueType::Float);
+}
+
+#[test]
+fn set_stock_paths_may_be_the_paths_tried_in_order() {
+    let flow = import(
+        &parse(&set_stock(
+            "product = { path = [\"Sku\", \"Ean\"], by = \"default_code\" }\n\
+             quantity = { path = [\"OnHand\", \"Qty\"] }\n\
+             location = { path = [\"Bin\", \"Loc\"], by = \"barcode\" }\n\
+             lot = { path = [\"Lot\", \"Batch\"], optional = true }",
+        )),
+        "s",
+    );
+    let set = set_stock_of(&flow);
+    assert_eq!(first_of_texts(&set.product), ["Sku", "Ean"]);
+    assert_eq!(first_of_texts(&set.quantity), ["OnHand", "Qty"]);
+    assert_eq!(first_of_texts(&set.location), ["Bin", "Loc"]);
+    assert_eq!(set.location.lookup, lookup("stock.location", "barcode"));
+    let lot = set.lot.as_ref().unwrap();
+    assert_eq!(first_of_texts(lot), ["Lot", "Batch"]);
+    assert!(lot.optional);
+
+    refused(
+        &set_stock(&STOCK.replace("\"Sku\"", "{ path = [] }")),
+        "flows.s.mapping.product.path",
+        "empty array",
+    );
+    refused(
+        &set_stock(&STOCK.replace("\"OnHand\"", "{ path = [\"OnHand\", \"../Qty\"] }")),
+        "flows.s.mapping.quantity.path[1]",
+        "`..`",
     );
 }

@@ -69,10 +69,7 @@ pub fn check_and_stream(
             let listed = outcome.problems.len() as u64;
             let mut problems: Vec<Problem> = outcome.problems.into_iter().map(problem_of).collect();
             if outcome.problem_count > listed {
-                let more = outcome.problem_count - listed;
-                problems.push(Problem::new(format!(
-                    "… and {more} more records with problems, not listed"
-                )));
+                problems.push(Problem::not_listed(outcome.problem_count - listed));
             }
             Ok((problems, outcome.records))
         }

@@ -107,8 +107,22 @@ pub struct FieldMapping {
 pub enum ValueSource {
     /// A path relative to the record (XML), or a column (CSV).
     Path(FieldPath),
+    /// `path = ["a", "b"]`: the first of these paths that is present — an element or
+    /// attribute that exists (XML), a column whose cell is not empty (CSV) — in this order.
+    FirstOf(Vec<FieldPath>),
     /// `{ value = … }`.
     Constant(serde_json::Value),
+}
+
+impl ValueSource {
+    /// The paths read, in the order they are tried; none for a constant.
+    pub fn paths(&self) -> &[FieldPath] {
+        match self {
+            ValueSource::Path(path) => std::slice::from_ref(path),
+            ValueSource::FirstOf(paths) => paths,
+            ValueSource::Constant(_) => &[],
+        }
+    }
 }
 
 /// `lookup = { model, field }`: the id of the `model` record whose `field` equals the value.

@@ -37,7 +37,9 @@ pub struct MapProblem {
     pub field: Option<String>,
     /// The value found, if there was one.
     pub value: Option<String>,
-    /// The whole story in one sentence: record, line, field, value and what was expected.
+    /// What is wrong, and where in the record it was read (`missing value at path p:Name`,
+    /// `expected a whole number in column Qty`); the record, line, field and value are the
+    /// fields above, so the message does not repeat them.
     pub message: String,
 }
 
@@ -136,7 +138,6 @@ fn map_csv(
     let mut problems = Vec::new();
     while let Some(mut row) = rows.next_row()? {
         outcome.records += 1;
-        let at = Place::Csv.of(row.index, row.line);
         if row.cells.len() != format.columns.len() {
             problems.push(MapProblem {
                 record: row.index,
@@ -144,7 +145,7 @@ fn map_csv(
                 field: None,
                 value: None,
                 message: format!(
-                    "{at}: {} fields, expected {} (one per configured column)",
+                    "{} values, expected {} (one per configured column)",
                     row.cells.len(),
                     format.columns.len()
                 ),
@@ -157,17 +158,11 @@ fn map_csv(
         for (i, column) in format.columns.iter().enumerate() {
             let cell = row.cells.get(i).unwrap_or("");
             let problem = if cell.is_empty() {
-                (!column.optional).then(|| format!("{at}: column {}: missing value", column.name))
+                (!column.optional).then(|| "missing value (a required column)".to_string())
             } else {
                 convert(cell, column.ty, format.decimal)
                     .err()
-                    .map(|expected| {
-                        format!(
-                            "{at}: column {}: expected {expected}, found \"{}\"",
-                            column.name,
-                            shorten(cell)
-                        )
-                    })
+                    .map(|expected| format!("expected {expected}"))
             };
             if let Some(message) = problem {
                 row.reported[i] = true;
@@ -189,31 +184,35 @@ fn map_csv(
 /// A CSV mapping's paths must be bare names of configured columns.
 fn check_columns(format: &CsvFormat, mapping: &Mapping) -> Result<(), MapError> {
     for f in mapped_fields(&mapping.action) {
-        let ValueSource::Path(path) = &f.source else {
-            continue;
-        };
-        let column = match (path.steps.as_slice(), &path.attr) {
-            ([step], None) if step.predicate.is_none() => step.name.local.as_str(),
-            _ => {
-                return Err(MapError::Mapping(format!(
-                    "field {}: `{}` is not a column name",
-                    f.field, path.text
-                )));
-            }
-        };
-        if !format.columns.iter().any(|c| c.name == column) {
+        for path in f.source.paths() {
+            check_column(format, f, path)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_column(format: &CsvFormat, f: &FieldMapping, path: &FieldPath) -> Result<(), MapError> {
+    let column = match (path.steps.as_slice(), &path.attr) {
+        ([step], None) if step.predicate.is_none() => step.name.local.as_str(),
+        _ => {
             return Err(MapError::Mapping(format!(
-                "field {}: no configured column is named \"{column}\" (columns: {})",
-                f.field,
-                list(
-                    &format
-                        .columns
-                        .iter()
-                        .map(|c| c.name.clone())
-                        .collect::<Vec<_>>()
-                )
+                "field {}: `{}` is not a column name",
+                f.field, path.text
             )));
         }
+    };
+    if !format.columns.iter().any(|c| c.name == column) {
+        return Err(MapError::Mapping(format!(
+            "field {}: no configured column is named \"{column}\" (columns: {})",
+            f.field,
+            list(
+                &format
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+            )
+        )));
     }
     Ok(())
 }
@@ -237,17 +236,24 @@ enum Place {
 }
 
 impl Place {
-    fn of(self, index: u64, line: u64) -> String {
+    /// Where a value was read: `at path p:Name`, `in column Qty`.
+    fn source(self, path: &FieldPath) -> String {
         match self {
-            Place::Xml => format!("record {index} (line {line})"),
-            Place::Csv => format!("row {index} (line {line})"),
+            Place::Xml => format!("at path {}", path.text),
+            Place::Csv => format!("in column {}", path.text),
         }
     }
 
-    fn source(self, path: &FieldPath) -> String {
+    /// Several paths tried, none present.
+    fn none_of(self, paths: &[FieldPath]) -> String {
+        let names = paths
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         match self {
-            Place::Xml => format!("path {}", path.text),
-            Place::Csv => format!("column {}", path.text),
+            Place::Xml => format!("none of the paths {names} is present"),
+            Place::Csv => format!("none of the columns {names} has a value"),
         }
     }
 }
@@ -303,10 +309,8 @@ impl Mapper<'_> {
                     line: record.line(),
                     field: Some(k.clone()),
                     value: None,
-                    message: format!(
-                        "{}: key field {k} has no value, so the record cannot be matched in Odoo",
-                        self.place.of(record.index(), record.line())
-                    ),
+                    message: "the key field has no value, so the record cannot be matched in Odoo"
+                        .to_string(),
                 }),
             }
         }
@@ -387,7 +391,7 @@ impl Mapper<'_> {
     }
 
     /// The converted value of one field: `Ok(None)` for an optional field with no value,
-    /// `Err` once its problem is listed.
+    /// `Err` once its problem is listed. Of several paths, the first present is read.
     fn value(
         &self,
         f: &FieldMapping,
@@ -395,26 +399,39 @@ impl Mapper<'_> {
         record: &dyn Record,
         problems: &mut Vec<MapProblem>,
     ) -> Result<Option<Value>, Failed> {
-        let path = match &f.source {
+        let paths = match &f.source {
             ValueSource::Constant(value) => return Ok(Some(value.clone())),
-            ValueSource::Path(path) => path,
+            ValueSource::Path(_) | ValueSource::FirstOf(_) => f.source.paths(),
         };
-        let raw = match record.value(path) {
-            Raw::Reported => return Err(Failed),
-            Raw::Text(text) if !text.is_empty() => text,
-            Raw::Text(_) | Raw::Absent if f.optional => return Ok(None),
-            Raw::Text(_) | Raw::Absent => {
+        let mut found = None;
+        for path in paths {
+            match record.value(path) {
+                Raw::Reported => return Err(Failed),
+                Raw::Absent => {}
+                // An empty CSV cell is no value: the next column is tried.
+                Raw::Text("") if matches!(self.place, Place::Csv) => {}
+                Raw::Text(text) => {
+                    found = Some((path, text));
+                    break;
+                }
+            }
+        }
+        let (path, raw) = match found {
+            Some((path, text)) if !text.is_empty() => (path, text),
+            _ if f.optional => return Ok(None),
+            found => {
+                let message = match (found, paths) {
+                    (Some((path, _)), _) | (None, [path]) => {
+                        format!("missing value {}", self.place.source(path))
+                    }
+                    (None, _) => format!("missing value: {}", self.place.none_of(paths)),
+                };
                 problems.push(MapProblem {
                     record: record.index(),
                     line: record.line(),
                     field: Some(f.field.clone()),
                     value: None,
-                    message: format!(
-                        "{}: field {} ({}): missing value",
-                        self.place.of(record.index(), record.line()),
-                        f.field,
-                        self.place.source(path)
-                    ),
+                    message,
                 });
                 return Err(Failed);
             }
@@ -428,12 +445,7 @@ impl Mapper<'_> {
                     line: record.line(),
                     field: Some(f.field.clone()),
                     value: Some(shown.clone().into_owned()),
-                    message: format!(
-                        "{}: field {} ({}): expected {expected}, found \"{shown}\"",
-                        self.place.of(record.index(), record.line()),
-                        f.field,
-                        self.place.source(path)
-                    ),
+                    message: format!("expected {expected} {}", self.place.source(path)),
                 });
                 Failed
             })
@@ -673,8 +685,7 @@ mod tests {
         assert_eq!(p.value.as_deref(), Some("1,234.50"));
         assert_eq!(
             p.message,
-            "record 2 (line 3): field price (path Price): expected a number such as 12.50 \
-             (no thousands separator), found \"1,234.50\""
+            "expected a number such as 12.50 (no thousands separator) at path Price"
         );
         let by_record: Vec<(u64, u64, &str, &str)> = outcome
             .problems
@@ -716,6 +727,61 @@ mod tests {
         );
     }
 
+    /// A problem as the error report lists it (what the import does with a [`MapProblem`]).
+    fn reported(p: &MapProblem) -> String {
+        let mut problem = crate::report::Problem::new(p.message.clone())
+            .record(p.record)
+            .at(p.line, None);
+        if let Some(field) = &p.field {
+            problem = problem.field(field.clone());
+        }
+        if let Some(value) = &p.value {
+            problem = problem.value(value.clone());
+        }
+        problem.render()
+    }
+
+    #[test]
+    fn a_reported_problem_says_record_line_field_and_value_once() {
+        let mapping = upsert(
+            Some("/R/L"),
+            &["code"],
+            vec![
+                field("code", "@code", ValueType::String),
+                field("price", "Price", ValueType::Float),
+            ],
+        );
+        let doc = "<R>\n<L code=\"a\"><Price>twelve</Price></L>\n<L code=\"b\"/>\n<L/>\n</R>";
+        let (outcome, _) = run(&xml(), &mapping, doc.as_bytes());
+        let lines: Vec<String> = outcome.problems.iter().map(reported).collect();
+        assert_eq!(
+            lines,
+            [
+                "record 1 (line 2), field price, value \"twelve\": expected a number such as \
+                 12.50 (no thousands separator) at path Price",
+                "record 2 (line 3), field price: missing value at path Price",
+                "record 3 (line 4), field code: missing value at path @code",
+                "record 3 (line 4), field price: missing value at path Price",
+            ]
+        );
+
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour\nA;Un;x;;\nB;;1;;\n";
+        let (outcome, _) = run(
+            &csv_format(UTF_8_ENCODING, '.'),
+            &csv_mapping(),
+            text.as_bytes(),
+        );
+        let lines: Vec<String> = outcome.problems.iter().map(reported).collect();
+        assert_eq!(
+            lines,
+            [
+                "record 1 (line 2), field Prix, value \"x\": expected a number such as 12.50 \
+                 (no thousands separator)",
+                "record 2 (line 3), field Désignation: missing value (a required column)",
+            ]
+        );
+    }
+
     #[test]
     fn a_missing_required_value_is_a_problem_and_an_empty_optional_is_left_out() {
         let mapping = upsert(
@@ -749,18 +815,9 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                (
-                    2,
-                    "record 2 (line 3): field name (path p:Name): missing value"
-                ),
-                (
-                    3,
-                    "record 3 (line 4): field name (path p:Name): missing value"
-                ),
-                (
-                    4,
-                    "record 4 (line 5): field default_code (path @sku): missing value"
-                ),
+                (2, "missing value at path p:Name"),
+                (3, "missing value at path p:Name"),
+                (4, "missing value at path @sku"),
             ]
         );
         assert!(outcome.problems.iter().all(|p| p.value.is_none()));
@@ -779,7 +836,7 @@ mod tests {
         assert!(
             outcome.problems[0]
                 .message
-                .contains("key field ref has no value"),
+                .contains("the key field has no value"),
             "{:?}",
             outcome.problems
         );
@@ -811,12 +868,8 @@ mod tests {
         );
         let p = &outcome.problems[0];
         assert_eq!((p.record, p.line), (4, 20));
-        assert!(
-            p.message
-                .starts_with("record 4 (line 20): field p (path P)"),
-            "{}",
-            p.message
-        );
+        assert_eq!(p.field.as_deref(), Some("p"));
+        assert!(p.message.ends_with("at path P"), "{}", p.message);
         assert_eq!(doc.lines().nth(19).unwrap().trim(), "<L n=\"4\">");
     }
 
@@ -957,10 +1010,7 @@ mod tests {
         );
         // The lot is required here, and the second line has none.
         assert_eq!(outcome.problem_count, 1);
-        assert_eq!(
-            outcome.problems[0].message,
-            "record 2 (line 3): field lot_id (path Lot): missing value"
-        );
+        assert_eq!(outcome.problems[0].message, "missing value at path Lot");
     }
 
     #[test]
@@ -997,6 +1047,210 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, MapError::Io { .. }), "{err}");
         assert_eq!(err.consequence(), Consequence::Retry);
+    }
+
+    // ------------------------------------------------ path = ["a", "b"]: the first present
+
+    const UBL_NS: [(&str, &str); 3] = [
+        (
+            "cat",
+            "urn:oasis:names:specification:ubl:schema:xsd:Catalogue-2",
+        ),
+        (
+            "cac",
+            "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+        ),
+        (
+            "cbc",
+            "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+        ),
+    ];
+
+    fn ubl_path(text: &str) -> FieldPath {
+        let ns = UBL_NS
+            .iter()
+            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .collect();
+        parse_field_path(text, &ns).unwrap()
+    }
+
+    fn first_of(name: &str, paths: &[&str]) -> FieldMapping {
+        FieldMapping {
+            field: name.to_owned(),
+            source: ValueSource::FirstOf(paths.iter().map(|p| ubl_path(p)).collect()),
+            ty: ValueType::String,
+            optional: false,
+            lookup: None,
+        }
+    }
+
+    const SELLER_ID: &str = "cac:Item/cac:SellersItemIdentification/cbc:ID";
+    const GTIN: &str = "cac:Item/cac:StandardItemIdentification/cbc:ID[@schemeID='0160']";
+
+    /// A UBL 2.1 catalogue: line 1 has the seller's item ID and a GTIN, line 2 only a GTIN,
+    /// line 3 neither.
+    const UBL_CATALOGUE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Catalogue xmlns="urn:oasis:names:specification:ubl:schema:xsd:Catalogue-2"
+    xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+    xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:UBLVersionID>2.1</cbc:UBLVersionID>
+  <cbc:ID>CAT-2026-11</cbc:ID>
+  <cbc:IssueDate>2026-11-27</cbc:IssueDate>
+  <cac:ProviderParty><cac:PartyName><cbc:Name>Acme</cbc:Name></cac:PartyName></cac:ProviderParty>
+  <cac:ReceiverParty><cac:PartyName><cbc:Name>Us</cbc:Name></cac:PartyName></cac:ReceiverParty>
+  <cac:CatalogueLine>
+    <cbc:ID>1</cbc:ID>
+    <cac:Item>
+      <cbc:Name>Desk 160</cbc:Name>
+      <cac:SellersItemIdentification><cbc:ID>FURN-DESK-160</cbc:ID></cac:SellersItemIdentification>
+      <cac:StandardItemIdentification><cbc:ID schemeID="0160">5400000000017</cbc:ID></cac:StandardItemIdentification>
+    </cac:Item>
+  </cac:CatalogueLine>
+  <cac:CatalogueLine>
+    <cbc:ID>2</cbc:ID>
+    <cac:Item>
+      <cbc:Name>Chair</cbc:Name>
+      <cac:StandardItemIdentification><cbc:ID schemeID="0160">5400000000024</cbc:ID></cac:StandardItemIdentification>
+    </cac:Item>
+  </cac:CatalogueLine>
+  <cac:CatalogueLine>
+    <cbc:ID>3</cbc:ID>
+    <cac:Item><cbc:Name>Lamp</cbc:Name></cac:Item>
+  </cac:CatalogueLine>
+</Catalogue>
+"#;
+
+    fn catalogue_mapping(default_code: FieldMapping) -> Mapping {
+        let ns: BTreeMap<String, String> = UBL_NS
+            .iter()
+            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .collect();
+        Mapping {
+            record: Some(parse_record_path("/cat:Catalogue/cac:CatalogueLine", &ns).unwrap()),
+            namespaces: ns,
+            model: "product.product".to_owned(),
+            action: Action::Upsert(UpsertMapping {
+                key: vec!["name".to_owned()],
+                fields: vec![
+                    FieldMapping {
+                        source: ValueSource::Path(ubl_path("cac:Item/cbc:Name")),
+                        ..first_of("name", &[])
+                    },
+                    default_code,
+                ],
+            }),
+        }
+    }
+
+    #[test]
+    fn the_first_present_path_gives_the_value() {
+        let mapping = catalogue_mapping(optional(first_of("default_code", &[SELLER_ID, GTIN])));
+        let (outcome, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!((outcome.records, outcome.problem_count), (3, 0));
+        let codes: Vec<_> = ops.iter().map(|o| o.values.get("default_code")).collect();
+        assert_eq!(
+            codes,
+            [
+                // Both present: the first wins.
+                Some(&json!("FURN-DESK-160")),
+                // Only the second present.
+                Some(&json!("5400000000024")),
+                // None present, optional: left out.
+                None,
+            ]
+        );
+        // The order of the paths decides.
+        let mapping = catalogue_mapping(optional(first_of("default_code", &[GTIN, SELLER_ID])));
+        let (_, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!(ops[0].values["default_code"], json!("5400000000017"));
+    }
+
+    #[test]
+    fn a_required_field_none_of_whose_paths_is_present_names_them_all() {
+        let mapping = catalogue_mapping(first_of("default_code", &[SELLER_ID, GTIN]));
+        let (outcome, ops) = run(&xml(), &mapping, UBL_CATALOGUE.as_bytes());
+        assert_eq!(ops.len(), 2);
+        assert_eq!(outcome.problem_count, 1);
+        let p = &outcome.problems[0];
+        assert_eq!(
+            (p.record, p.line, p.field.as_deref()),
+            (3, 25, Some("default_code"))
+        );
+        assert!(
+            p.message
+                .contains(&format!("none of the paths {SELLER_ID}, {GTIN} is present")),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn a_present_but_empty_element_is_the_value_found() {
+        // The element exists: its (empty) text is the value, the next path is not tried.
+        let doc = "<R><L><A/><B>b</B></L><L><B>b</B></L></R>";
+        let mapping = upsert(
+            Some("/R/L"),
+            &["k"],
+            vec![
+                constant("k", json!("x")),
+                FieldMapping {
+                    field: "v".into(),
+                    source: ValueSource::FirstOf(vec![
+                        parse_field_path("A", &namespaces()).unwrap(),
+                        parse_field_path("B", &namespaces()).unwrap(),
+                    ]),
+                    ..field("v", ".", ValueType::String)
+                },
+            ],
+        );
+        let (outcome, ops) = run(&xml(), &mapping, doc.as_bytes());
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].record, 2);
+        assert_eq!(ops[0].values["v"], json!("b"));
+        assert!(
+            outcome.problems[0].message.ends_with("at path A"),
+            "{}",
+            outcome.problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_csv_field_takes_the_first_column_with_a_value() {
+        let mut mapping = csv_mapping();
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.push(FieldMapping {
+                field: "description".into(),
+                source: ValueSource::FirstOf(vec![column_path("Mis à jour"), column_path("Stock")]),
+                ..column("Stock", ValueType::String)
+            });
+        }
+        let text = "Référence;Désignation;Prix;Stock;Mis à jour
+                    A;Un;1;3;2024-05-01
+                    B;Deux;2;4;
+                    C;Trois;3;;
+";
+        let (outcome, ops) = run(&csv_format(UTF_8_ENCODING, '.'), &mapping, text.as_bytes());
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].values["description"], json!("2024-05-01"));
+        // An empty cell is no value: the next column gives it.
+        assert_eq!(ops[1].values["description"], json!("4"));
+        assert_eq!(outcome.problem_count, 1);
+        assert!(
+            outcome.problems[0]
+                .message
+                .contains("none of the columns Mis à jour, Stock has a value"),
+            "{}",
+            outcome.problems[0].message
+        );
+
+        // Every column of the list must be a configured one.
+        if let Action::Upsert(u) = &mut mapping.action {
+            u.fields.last_mut().unwrap().source =
+                ValueSource::FirstOf(vec![column_path("Stock"), column_path("Couleur")]);
+        }
+        let (result, _) = try_run(&csv_format(UTF_8_ENCODING, '.'), &mapping, b"x");
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("\"Couleur\""), "{err}");
     }
 
     // ------------------------------------------------------------------------------------ CSV
@@ -1093,13 +1347,12 @@ mod tests {
         assert_eq!(
             messages,
             vec![
-                "row 1 (line 2): column Stock: expected a whole number, found \"lots\"",
-                "row 2 (line 3): column Prix: expected a number with a decimal comma such as \
-                 12,50 (no thousands separator), found \"1.234,50\"",
-                "row 2 (line 3): column Mis à jour: expected a date YYYY-MM-DD, found \"2024-13-01\"",
+                "expected a whole number",
+                "expected a number with a decimal comma such as 12,50 (no thousands separator)",
+                "expected a date YYYY-MM-DD",
                 // The column check reports the empty cell once; the mapping does not repeat it.
-                "row 3 (line 4): column Désignation: missing value",
-                "row 4 (line 5): 3 fields, expected 5 (one per configured column)",
+                "missing value (a required column)",
+                "3 values, expected 5 (one per configured column)",
             ]
         );
         assert_eq!(outcome.problems[0].field.as_deref(), Some("Stock"));
@@ -1122,10 +1375,7 @@ mod tests {
         let text = "Référence;Désignation;Prix;Stock;Mis à jour\nA;B;1.5;;\n";
         let (outcome, ops) = run(&format, &mapping, text.as_bytes());
         assert!(ops.is_empty());
-        assert_eq!(
-            outcome.problems[0].message,
-            "row 1 (line 2): field qty_hint (column Stock): missing value"
-        );
+        assert_eq!(outcome.problems[0].message, "missing value in column Stock");
     }
 
     const UTF_8_ENCODING: &encoding_rs::Encoding = encoding_rs::UTF_8;
