@@ -39,8 +39,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run import flows: `--once` does one pass and exits (0: every taken file archived;
-    /// 1: a file went to error/ or work was left waiting; 2: configuration or usage error).
+    /// Run import flows: `--once` does one pass and exits (0: every taken file archived — in a
+    /// dry run, would be; 1: a file went (would go) to error/ or work was left waiting;
+    /// 2: configuration or usage error).
     Run {
         /// One pass over the flows, then exit.
         #[arg(long)]
