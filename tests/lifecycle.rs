@@ -870,3 +870,42 @@ fn a_dry_run_touches_nothing_and_says_what_each_file_would_become() {
     assert_eq!(status[0]["failed"], 1, "{status}");
     assert_eq!(status[0]["in_progress"], 0, "{status}");
 }
+
+#[test]
+fn a_dry_run_after_a_crash_leaves_the_finishing_to_the_next_real_run() {
+    let (stand, odoo) = real_stand("");
+    stand.drop_sample("products-1.xml");
+    stand.run_until_killed("applied", &["run", "--once"]);
+    let real = fs::read_to_string(&stand.config).unwrap();
+    fs::write(
+        &stand.config,
+        real.replace("[odoo]\n", "[odoo]\ndry_run = true\n"),
+    )
+    .unwrap();
+    let dry = stand.run(&["run", "--once"]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert!(
+        stderr(&dry).contains("would be archived → "),
+        "{}",
+        stderr(&dry)
+    );
+    assert_eq!(
+        files_in(&stand.inbox()),
+        ["products-1.xml"],
+        "nothing moved"
+    );
+    assert!(!stand.archive_dir().exists());
+
+    fs::write(&stand.config, real).unwrap();
+    odoo.reset_calls();
+    let rerun = stand.run(&["run", "--once"]);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert_eq!(
+        product_writes(&odoo),
+        0,
+        "only archived: {:?}",
+        odoo.calls()
+    );
+    assert!(files_in(&stand.inbox()).is_empty());
+    assert_eq!(files_below(&stand.archive_dir()).len(), 1);
+}
