@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The quick start on local folders: two good files are archived, a broken one lands in
-# error/ with its report, and the Odoo operations (dry run) are printed.
+# The quick start on local folders, as a dry run: the Odoo operations are printed, each file's
+# would-be outcome is shown (two good files would be archived, a broken one would go to error/
+# with the report shown), and the partner's files stay where they are.
 set -euo pipefail
 bin=${1:-target/debug/edi-bridge}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,13 +16,10 @@ cp "$top/samples/STOCK_20261127_0800.xml" "$run/partner/out/stock/"
 echo "== The partner's inboxes before the run"
 (cd "$run/partner" && find out -type f | sort)
 echo
-echo "== edi-bridge run --once (dry run: the Odoo operations it would send, one JSON line each)"
+echo "== edi-bridge run --once (dry run): the Odoo operations it would send, one JSON line each,"
+echo "   then what would become of each file"
 status=0
 EDI_BRIDGE_LOG=${EDI_BRIDGE_LOG:-warn} "$top/$bin" --config "$here/edi-bridge.toml" run --once || status=$?
 echo
-echo "== The partner's folders after the run (exit status $status: 1 because a file went to error/)"
+echo "== The partner's inboxes after the dry run: nothing moved (exit status $status: 1 because a file would go to error/)"
 (cd "$run/partner" && find out -type f | sort)
-echo
-report=$(find "$run/partner/out/products/error" -name '*.error.txt' | head -n 1)
-echo "== The error report: ${report#"$run/partner/"}"
-cat "$report"

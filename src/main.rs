@@ -40,8 +40,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run import flows: `--once` does one pass and exits (0: every taken file archived;
-    /// 1: a file went to error/ or work was left waiting; 2: configuration or usage error).
+    /// Run import flows: `--once` does one pass and exits (0: every taken file archived — in a
+    /// dry run, would be; 1: a file went (would go) to error/ or work was left waiting;
+    /// 2: configuration or usage error).
     Run {
         /// One pass over the flows, then exit.
         #[arg(long)]
@@ -183,6 +184,18 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
             Outcome::Archived(to) => format!("archived  {} → {to}", f.name),
             Outcome::Failed(to) => format!("error     {} → {to} (report: {to}.error.txt)", f.name),
             Outcome::Waiting(why) => format!("waiting   {}: {why}", f.name),
+            Outcome::WouldArchive(to) => {
+                format!(
+                    "dry run   {} stays in the inbox; would be archived → {to}",
+                    f.name
+                )
+            }
+            Outcome::WouldFail { to, report } => format!(
+                "dry run   {} stays in the inbox; would go to error → {to}, with this report \
+                 ({to}.error.txt):\n{}",
+                f.name,
+                indent(report)
+            ),
         };
         eprintln!("{:<20} {line}", f.flow);
     }
@@ -196,6 +209,20 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         eprintln!("{flow:<20} STOPPED   {why}");
     }
     summary.exit_code() as u8
+}
+
+/// A report shown under its file's line: every line indented.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn validate(config: &Config, file: &Path, flow: &str) -> u8 {

@@ -342,6 +342,31 @@ impl RecordCounts {
     }
 }
 
+impl RecordCounts {
+    /// After "What was applied in Odoo: nothing (dry run).": what a run without dry_run
+    /// would send, or nothing when no record of the file would reach Odoo.
+    fn describe_dry_run(&self) -> String {
+        if self.applied == 0 {
+            return String::new();
+        }
+        let which = match &self.applied_records {
+            Some(ranges) if !ranges.is_empty() => format!(" (records {})", format_ranges(ranges)),
+            _ => String::new(),
+        };
+        let sent = match self.total {
+            Some(total) => format!("{} of {total} records{which}", self.applied),
+            None => format!("{} records{which}", self.applied),
+        };
+        let missing = match self.not_applied() {
+            Some(gaps) if !gaps.is_empty() => {
+                format!("; records {} would not", format_ranges(&gaps))
+            }
+            _ => String::new(),
+        };
+        format!(" A run without dry_run would send {sent} to Odoo{missing}.")
+    }
+}
+
 /// Record numbers as ranges, sorted and merged: 1, 2, 3, 5 → 1-3, 5.
 pub fn ranges(records: impl IntoIterator<Item = u64>) -> Vec<RangeInclusive<u64>> {
     let mut numbers: Vec<u64> = records.into_iter().collect();
@@ -406,6 +431,9 @@ pub struct ErrorReport {
     pub stage: Stage,
     pub problems: Vec<Problem>,
     pub counts: RecordCounts,
+    /// Written by a dry run: the file stays in its inbox, nothing was sent to Odoo, and
+    /// `counts.applied` are the records that *would* have been sent.
+    pub dry_run: bool,
 }
 
 impl ErrorReport {
@@ -432,6 +460,7 @@ impl ErrorReport {
             stage,
             problems: Vec::new(),
             counts: RecordCounts::default(),
+            dry_run: false,
         }
     }
 
@@ -459,6 +488,14 @@ impl ErrorReport {
         let _ = writeln!(out, "{title}");
         let _ = writeln!(out, "{}", "=".repeat(title.chars().count()));
         let _ = writeln!(out);
+        if self.dry_run {
+            let _ = writeln!(
+                out,
+                "Dry run: this is the report the file would get. It was left in its inbox and \
+                 nothing was sent to Odoo."
+            );
+            let _ = writeln!(out);
+        }
         let _ = writeln!(out, "Flow:      {}", self.flow);
         let _ = writeln!(out, "When:      {}", long_time(&self.when));
         let _ = writeln!(out, "Attempt:   {}", self.attempt_line());
@@ -468,7 +505,15 @@ impl ErrorReport {
         }
         let _ = writeln!(out, "File:      {file}");
         let _ = writeln!(out, "Inbox:     {}", self.inbox);
-        let _ = writeln!(out, "Moved to:  {}", self.error_folder);
+        if self.dry_run {
+            let _ = writeln!(
+                out,
+                "Moved to:  nowhere (dry run); a run without dry_run moves it to {}",
+                self.error_folder
+            );
+        } else {
+            let _ = writeln!(out, "Moved to:  {}", self.error_folder);
+        }
         let _ = writeln!(out);
         let _ = writeln!(out, "What failed: {}", self.stage.describe());
         // Lines that stand for problems not kept are counted, not listed.
@@ -483,8 +528,16 @@ impl ErrorReport {
             let _ = writeln!(out, "  … and {}, not listed", counted(more, "more problem"));
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "What was applied in Odoo: {}", self.counts.describe());
-        if self.counts.applied > 0 {
+        if self.dry_run {
+            let _ = writeln!(
+                out,
+                "What was applied in Odoo: nothing (dry run).{}",
+                self.counts.describe_dry_run()
+            );
+        } else {
+            let _ = writeln!(out, "What was applied in Odoo: {}", self.counts.describe());
+        }
+        if self.counts.applied > 0 && !self.dry_run {
             let _ = writeln!(
                 out,
                 "Replaying the whole file is safe: records already applied are written again with \
@@ -538,15 +591,27 @@ impl ErrorReport {
                 .chain(self.problems.iter().filter(|p| p.not_listed.is_some()))
                 .map(Problem::to_json)
                 .collect::<Vec<_>>(),
-            "records": {
-                "total": self.counts.total,
-                "applied": self.counts.applied,
-                "failed": self.counts.failed,
-                "applied_records": self.counts.applied_records.as_ref().map(|r| ranges_json(r)),
-                "not_applied_records": self.counts.not_applied().map(|r| ranges_json(&r)),
+            "records": if self.dry_run {
+                json!({
+                    "total": self.counts.total,
+                    "applied": 0,
+                    "failed": self.counts.failed,
+                    "applied_records": [],
+                    "would_apply": self.counts.applied,
+                    "would_apply_records": self.counts.applied_records.as_ref().map(|r| ranges_json(r)),
+                })
+            } else {
+                json!({
+                    "total": self.counts.total,
+                    "applied": self.counts.applied,
+                    "failed": self.counts.failed,
+                    "applied_records": self.counts.applied_records.as_ref().map(|r| ranges_json(r)),
+                    "not_applied_records": self.counts.not_applied().map(|r| ranges_json(&r)),
+                })
             },
             "replay": self.replay_instruction(),
             "next_attempt": self.attempt + 1,
+            "dry_run": self.dry_run,
         })
     }
 }
@@ -735,6 +800,44 @@ mod tests {
             serde_json::json!([[4, 4], [9, 9], [13, 13]])
         );
         assert_eq!(json["problems"][1]["record"], 9);
+    }
+
+    #[test]
+    fn a_dry_run_report_never_claims_records_were_applied() {
+        let mut report = validation_report();
+        report.stage = Stage::Mapping;
+        report.dry_run = true;
+        report.counts = RecordCounts::with_applied(5, [1, 2, 3, 5], 1);
+        let text = report.render_text();
+        assert!(
+            text.contains("Dry run: this is the report the file would get."),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "What was applied in Odoo: nothing (dry run). A run without dry_run would send 4 \
+                 of 5 records (records 1-3, 5) to Odoo; records 4 would not."
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("were applied"), "{text}");
+        assert!(!text.contains("Replaying the whole file is safe"), "{text}");
+        assert!(
+            text.contains("Moved to:  nowhere (dry run); a run without dry_run moves it to"),
+            "{text}"
+        );
+        let json = report.to_json();
+        assert_eq!(json["dry_run"], true);
+        assert_eq!(json["records"]["applied"], 0);
+        assert_eq!(json["records"]["would_apply"], 4);
+
+        report.counts = RecordCounts::nothing_applied(None, 2);
+        let text = report.render_text();
+        assert!(
+            text.lines()
+                .any(|l| l == "What was applied in Odoo: nothing (dry run)."),
+            "{text}"
+        );
     }
 
     #[test]

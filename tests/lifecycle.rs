@@ -1,5 +1,6 @@
 //! The file lifecycle through a real OpenSSH server, driven by the `edi-bridge` binary:
-//! from a partner's inbox to the archive or `error/` with a report, in a dry run.
+//! from a partner's inbox into the Odoo stand-in, then to the archive or `error/` with a
+//! report — and a dry run, which only says what would happen and touches nothing.
 
 mod support;
 
@@ -9,21 +10,39 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::stand::*;
+use support::standin::{OdooStandin, StandinOptions};
+
+/// A stand whose files really go to Odoo (the stand-in): a dry run would leave them in place.
+fn real_stand(flow_options: &str) -> (Stand, OdooStandin) {
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    let stand = Stand::with_odoo(&odoo_section(&odoo), flow_options);
+    (stand, odoo)
+}
+
+/// The products in the Odoo stand-in (archived ones too).
+fn products(odoo: &OdooStandin) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    odoo.search_records(
+        "product.product",
+        serde_json::json!([["active", "in", [true, false]]]),
+    )
+}
+
+/// Odoo calls that write products.
+fn product_writes(odoo: &OdooStandin) -> u64 {
+    ["create", "write", "load"]
+        .iter()
+        .map(|m| odoo.call_count("product.product", m))
+        .sum()
+}
 
 #[test]
-fn complete_files_are_archived_and_their_operations_printed() {
-    let stand = Stand::new();
+fn complete_files_are_applied_and_archived() {
+    let (stand, odoo) = real_stand("");
     stand.drop_sample("products-1.xml");
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let ops = operations(&out);
-    assert_eq!(ops.len(), 5, "one operation per product");
-    assert!(
-        ops.iter()
-            .all(|op| op["action"] == "upsert" && op["model"] == "product.product")
-    );
-    assert_eq!(ops[0]["file"], "products-1.xml");
-    assert_eq!(ops[0]["record"], 1);
+    assert!(operations(&out).is_empty(), "sent, not printed");
+    assert_eq!(products(&odoo).len(), 5, "one product per record");
     assert!(files_in(&stand.inbox()).is_empty(), "the inbox is empty");
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 1, "{archived:?}");
@@ -55,12 +74,13 @@ fn complete_files_are_archived_and_their_operations_printed() {
 
 #[test]
 fn an_invalid_file_goes_to_error_with_a_report_and_a_replay_is_a_new_attempt() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     stand.drop_sample("products-broken.xml");
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 1, "a file went to error/: {}", stderr(&out));
-    assert!(
-        operations(&out).is_empty(),
+    assert_eq!(
+        product_writes(&odoo),
+        0,
         "nothing of an invalid file is applied"
     );
     assert_eq!(
@@ -113,7 +133,7 @@ fn an_invalid_file_goes_to_error_with_a_report_and_a_replay_is_a_new_attempt() {
 
 #[test]
 fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     let source = stand.dir.path().join("big.xml");
     let xml = products_xml(1500, "Slowly uploaded product");
     fs::write(&source, &xml).unwrap();
@@ -168,8 +188,9 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
         "an incomplete file is not a failure: {}",
         stderr(&during)
     );
-    assert!(
-        operations(&during).is_empty(),
+    assert_eq!(
+        product_writes(&odoo),
+        0,
         "nothing of an incomplete file is applied"
     );
     assert!(target.exists(), "the incomplete file stays in the inbox");
@@ -183,7 +204,7 @@ fn a_file_still_being_uploaded_is_not_taken_until_it_is_complete() {
     assert!(status.success(), "sftp upload failed");
     let after = stand.run(&["run", "--once"]);
     assert_eq!(code(&after), 0, "{}", stderr(&after));
-    assert_eq!(operations(&after).len(), 1500);
+    assert_eq!(products(&odoo).len(), 1500);
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 1);
     assert_eq!(
@@ -216,7 +237,7 @@ fn a_wrong_host_key_stops_the_partner_and_touches_nothing() {
 
 #[test]
 fn hostile_files_go_to_error_with_a_report_and_never_crash_the_process() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     let hostile: &[(&str, &[u8])] = &[
         ("doctype.xml", b"<?xml version=\"1.0\"?>\n<!DOCTYPE Products [<!ELEMENT Products ANY>]>\n<Products xmlns=\"urn:edi-bridge:products:1\"/>\n"),
         ("xxe.xml", b"<?xml version=\"1.0\"?>\n<!DOCTYPE p [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<Products xmlns=\"urn:edi-bridge:products:1\"><Product sku=\"A\"><Name>&x;</Name></Product></Products>\n"),
@@ -268,7 +289,15 @@ fn hostile_files_go_to_error_with_a_report_and_never_crash_the_process() {
         files_in(&stand.inbox()).is_empty(),
         "every file in exactly one place"
     );
-    assert_eq!(operations(&out).len(), 4, "only the good files' records");
+    let codes: Vec<serde_json::Value> = products(&odoo)
+        .iter()
+        .map(|p| p["default_code"].clone())
+        .collect();
+    assert_eq!(
+        codes.len(),
+        2,
+        "only the good files' records (the same two in both): {codes:?}"
+    );
 }
 
 #[test]
@@ -286,22 +315,27 @@ fn names_with_control_characters_are_refused_and_left_alone() {
 #[test]
 fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
     for point in ["claimed", "fetched", "applied", "archiving", "moved"] {
-        let stand = Stand::new();
+        let (stand, odoo) = real_stand("");
         stand.drop_sample("products-1.xml");
-        let crashed = stand.run_until_killed(point, &["run", "--once"]);
-        let printed_before = operations(&crashed).len();
+        stand.run_until_killed(point, &["run", "--once"]);
+        let written_before = product_writes(&odoo);
 
+        odoo.reset_calls();
         let rerun = stand.run(&["run", "--once"]);
         assert_eq!(code(&rerun), 0, "{point}: {}", stderr(&rerun));
-        let printed_after = operations(&rerun).len();
-        let expected_after = if ["applied", "archiving", "moved"].contains(&point) {
-            0
-        } else {
-            5
-        };
+        if ["applied", "archiving", "moved"].contains(&point) {
+            assert_eq!(
+                product_writes(&odoo),
+                0,
+                "{point}: a file whose operations completed is only archived (before: \
+                 {written_before} writes): {:?}",
+                odoo.calls()
+            );
+        }
         assert_eq!(
-            printed_after, expected_after,
-            "{point}: a file whose operations completed is only archived (before: {printed_before})"
+            products(&odoo).len(),
+            5,
+            "{point}: every product once, none twice"
         );
         assert!(files_in(&stand.inbox()).is_empty(), "{point}: inbox empty");
         let archived = files_below(&stand.archive_dir());
@@ -330,7 +364,7 @@ fn kill_9_at_any_step_loses_nothing_and_applies_nothing_twice() {
 
 #[test]
 fn kill_9_while_moving_a_file_to_error_leaves_it_there_with_its_report() {
-    let stand = Stand::new();
+    let (stand, _odoo) = real_stand("");
     stand.drop_sample("products-broken.xml");
     stand.run_until_killed("reported", &["run", "--once"]);
     let rerun = stand.run(&["run", "--once"]);
@@ -348,13 +382,11 @@ fn kill_9_while_moving_a_file_to_error_leaves_it_there_with_its_report() {
 
 #[test]
 fn two_runs_at_once_take_each_file_once() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     for i in 0..12 {
-        fs::write(
-            stand.inbox().join(format!("batch-{i:02}.xml")),
-            products_xml(3, &format!("file {i}")),
-        )
-        .unwrap();
+        // Keys of their own per file: each record is one product.
+        let xml = products_xml(3, &format!("file {i}")).replace("SKU-", &format!("F{i:02}-"));
+        fs::write(stand.inbox().join(format!("batch-{i:02}.xml")), xml).unwrap();
     }
     // Let the files settle first so both runs find them complete at once.
     std::thread::sleep(Duration::from_millis(1200));
@@ -374,15 +406,16 @@ fn two_runs_at_once_take_each_file_once() {
         first.wait_with_output().unwrap(),
         second.wait_with_output().unwrap(),
     );
-    let mut printed: Vec<String> = operations(&first)
-        .into_iter()
-        .chain(operations(&second))
-        .map(|op| format!("{}#{}", op["file"], op["record"]))
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let mut applied: Vec<String> = products(&odoo)
+        .iter()
+        .map(|p| p["default_code"].to_string())
         .collect();
-    printed.sort();
-    let total = printed.len();
-    printed.dedup();
-    assert_eq!(total, printed.len(), "no record applied twice");
+    applied.sort();
+    let total = applied.len();
+    applied.dedup();
+    assert_eq!(total, applied.len(), "no record applied twice");
     assert_eq!(total, 36, "every record applied once");
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 12, "{archived:?}");
@@ -395,7 +428,7 @@ fn two_runs_at_once_take_each_file_once() {
 
 #[test]
 fn a_name_collision_in_the_archive_gets_a_suffix_and_overwrites_nothing() {
-    let stand = Stand::new();
+    let (stand, _odoo) = real_stand("");
     fs::write(stand.inbox().join("daily.xml"), products_xml(1, "first")).unwrap();
     assert_eq!(code(&stand.run(&["run", "--once"])), 0);
     fs::write(stand.inbox().join("daily.xml"), products_xml(2, "second")).unwrap();
@@ -413,11 +446,11 @@ fn a_name_collision_in_the_archive_gets_a_suffix_and_overwrites_nothing() {
 
 #[test]
 fn a_done_marker_decides_when_a_file_is_complete() {
-    let stand = Stand::with_flow_options("done_marker = \".done\"");
+    let (stand, odoo) = real_stand("done_marker = \".done\"");
     stand.drop_sample("products-1.xml");
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 0);
-    assert!(operations(&out).is_empty());
+    assert_eq!(product_writes(&odoo), 0);
     assert!(
         stderr(&out).contains("products-1.xml.done"),
         "{}",
@@ -427,7 +460,7 @@ fn a_done_marker_decides_when_a_file_is_complete() {
     fs::write(stand.inbox().join("products-1.xml.done"), b"").unwrap();
     let out = stand.run(&["run", "--once"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(operations(&out).len(), 5);
+    assert_eq!(products(&odoo).len(), 5);
     assert!(
         files_in(&stand.inbox()).is_empty(),
         "the marker is removed with its file"
@@ -453,7 +486,7 @@ fn a_csv_file_in_windows_1252_with_decimal_commas_is_mapped() {
 
 #[test]
 fn a_partner_outage_leaves_files_waiting_in_the_inbox() {
-    let mut stand = Stand::new();
+    let (mut stand, _odoo) = real_stand("");
     stand.drop_sample("products-1.xml");
     stand.sshd.stop();
     let out = stand.run(&["run", "--once"]);
@@ -517,7 +550,7 @@ fn configuration_errors_exit_2_and_name_the_key() {
 
 #[test]
 fn explain_says_why_a_file_was_or_was_not_taken() {
-    let stand = Stand::with_flow_options("done_marker = \".done\"");
+    let (stand, _odoo) = real_stand("done_marker = \".done\"");
     stand.drop_sample("products-1.xml");
     let out = stand.run(&["explain", "products", "products-1.xml"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -532,7 +565,7 @@ fn explain_says_why_a_file_was_or_was_not_taken() {
 
 #[test]
 fn a_partner_that_fails_does_not_hold_up_the_others() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     // The SFTP partner presents an unexpected host key; a local-folder partner is fine.
     stand.write_config("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "");
     let local = stand.dir.path().join("local");
@@ -574,7 +607,7 @@ name = "p:Name"
     assert_eq!(code(&out), 1, "the SFTP partner stopped: {}", stderr(&out));
     assert!(stderr(&out).contains("host key"), "{}", stderr(&out));
     assert_eq!(
-        operations(&out).len(),
+        products(&odoo).len(),
         5,
         "the local partner's file went through"
     );
@@ -585,7 +618,7 @@ name = "p:Name"
 
 #[test]
 fn kill_9_after_applying_a_file_with_bad_records_still_sends_it_to_error() {
-    let stand = Stand::new();
+    let (stand, _odoo) = real_stand("");
     let prices = stand.sshd.data_dir().join("out/prices");
     fs::write(
         prices.join("prices.csv"),
@@ -606,7 +639,7 @@ fn kill_9_after_applying_a_file_with_bad_records_still_sends_it_to_error() {
 
 #[test]
 fn a_replayed_file_of_a_flow_with_done_markers_gets_its_marker() {
-    let stand = Stand::with_flow_options("done_marker = \".done\"");
+    let (stand, _odoo) = real_stand("done_marker = \".done\"");
     stand.drop_sample("products-broken.xml");
     fs::write(stand.inbox().join("products-broken.xml.done"), b"").unwrap();
     assert_eq!(code(&stand.run(&["run", "--once"])), 1);
@@ -623,7 +656,7 @@ fn a_replayed_file_of_a_flow_with_done_markers_gets_its_marker() {
 
 #[test]
 fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it() {
-    let stand = Stand::new();
+    let (stand, odoo) = real_stand("");
     stand.drop_sample("products-1.xml");
     let original = stand.inbox().join("products-1.xml");
     let mtime = fs::metadata(&original).unwrap().modified().unwrap();
@@ -641,9 +674,14 @@ fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it
         .unwrap();
     let rerun = stand.run(&["run", "--once"]);
     assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
-    let ops = operations(&rerun);
-    assert_eq!(ops.len(), 5, "the new file is processed, not deleted");
-    assert_eq!(ops[0]["values"]["name"], "Sit-stand DESK 160 x 80 cm, oak");
+    let desk = odoo.search_records(
+        "product.product",
+        serde_json::json!([["default_code", "=", "FURN-DESK-160"]]),
+    );
+    assert_eq!(
+        desk[0]["name"], "Sit-stand DESK 160 x 80 cm, oak",
+        "the new file is processed, not deleted"
+    );
     let archived = files_below(&stand.archive_dir());
     assert_eq!(archived.len(), 2, "{archived:?}");
     assert!(files_in(&stand.inbox()).is_empty());
@@ -651,7 +689,7 @@ fn a_new_file_that_looks_like_the_one_a_crash_interrupted_is_not_mistaken_for_it
 
 #[test]
 fn a_destination_taken_while_a_crashed_move_waited_gets_a_new_name() {
-    let stand = Stand::new();
+    let (stand, _odoo) = real_stand("");
     stand.drop_sample("products-1.xml");
     stand.run_until_killed("archiving", &["run", "--once"]);
     // Someone puts another file at the name the interrupted move had chosen.
@@ -677,4 +715,197 @@ fn a_destination_taken_while_a_crashed_move_waited_gets_a_new_name() {
         fs::read(dir.join("products-1~2.xml")).unwrap(),
         fs::read(Path::new(REPO).join("samples/products-1.xml")).unwrap()
     );
+}
+
+/// The `[odoo]` section for the Odoo stand-in.
+fn odoo_section(odoo: &OdooStandin) -> String {
+    let opts = odoo.options();
+    format!(
+        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\ntimeout = \"5s\"\n",
+        odoo.url(),
+        opts.database,
+        opts.login,
+        opts.api_key
+    )
+}
+
+/// A config with one local-folder partner (root `dir/partner`) and the products flow.
+fn local_partner_config(dir: &Path, odoo: &str) -> std::path::PathBuf {
+    let config = dir.join("edi-bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+[odoo]
+{odoo}
+
+[ledger]
+path = "edi-bridge.db"
+spool = "spool"
+
+[partners.shop]
+root = "partner"
+timezone = "Europe/Brussels"
+
+[flows.products]
+partner = "shop"
+direction = "import"
+inbox = "/in"
+pattern = "*.xml"
+archive = "/in/archive/{{yyyy}}/{{mm}}/{{dd}}"
+error = "/in/error"
+settle = "1s"
+schema = "{REPO}/xsd/products.xsd"
+{PRODUCTS_MAPPING}"#
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn today_folder() -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Brussels").unwrap());
+    format!(
+        "{:04}/{:02}/{:02}",
+        today.year(),
+        today.month(),
+        today.day()
+    )
+}
+
+fn run_with(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_edi-bridge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("EDI_BRIDGE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_dry_run_touches_nothing_and_says_what_each_file_would_become() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("partner/in");
+    fs::create_dir_all(&inbox).unwrap();
+    let samples = Path::new(REPO).join("samples");
+    for name in ["products-1.xml", "products-broken.xml"] {
+        fs::copy(samples.join(name), inbox.join(name)).unwrap();
+    }
+    let config = local_partner_config(dir.path(), "dry_run = true");
+    let before = files_below(&dir.path().join("partner"));
+    assert_eq!(before, ["in/products-1.xml", "in/products-broken.xml"]);
+
+    let out = run_with(&config, &["run", "--once"]);
+    assert_eq!(code(&out), 1, "a file would go to error/: {}", stderr(&out));
+    let ops = operations(&out);
+    assert_eq!(ops.len(), 5, "the good file's operations are printed");
+    assert!(ops.iter().all(|op| op["file"] == "products-1.xml"));
+    assert_eq!(
+        files_below(&dir.path().join("partner")),
+        before,
+        "nothing moved, nothing written on the partner's side"
+    );
+    for name in ["products-1.xml", "products-broken.xml"] {
+        assert_eq!(
+            fs::read(inbox.join(name)).unwrap(),
+            fs::read(samples.join(name)).unwrap(),
+            "{name} is byte-identical"
+        );
+    }
+    let err = stderr(&out);
+    let archive_path = format!("/in/archive/{}/products-1.xml", today_folder());
+    assert!(
+        err.contains(&format!("would be archived → {archive_path}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("would go to error → /in/error/products-broken.xml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("edi-bridge could not process products-broken.xml"),
+        "the report's text: {err}"
+    );
+    assert!(err.contains("line 12, column"), "{err}");
+    assert!(
+        err.contains("What was applied in Odoo: nothing (dry run)."),
+        "{err}"
+    );
+
+    // The same files, the same config without dry_run: processed as if no dry run had been.
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    local_partner_config(dir.path(), &odoo_section(&odoo));
+    let out = run_with(&config, &["run", "--once"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(operations(&out).is_empty(), "nothing printed: sent");
+    assert_eq!(
+        odoo.search_records(
+            "product.product",
+            serde_json::json!([["default_code", "=", "FURN-DESK-160"]])
+        )
+        .len(),
+        1,
+        "applied in Odoo"
+    );
+    assert_eq!(
+        files_below(&dir.path().join("partner")),
+        [
+            format!("in/archive/{}/products-1.xml", today_folder()),
+            "in/error/products-broken.xml".to_string(),
+            "in/error/products-broken.xml.error.json".to_string(),
+            "in/error/products-broken.xml.error.txt".to_string(),
+        ]
+    );
+    let report = fs::read_to_string(inbox.join("error/products-broken.xml.error.txt")).unwrap();
+    assert!(
+        report.lines().any(|l| l == "Attempt:   1"),
+        "the dry run was no attempt: {report}"
+    );
+    assert!(!report.contains("dry run"), "{report}");
+    let status = run_with(&config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status[0]["archived"], 1, "{status}");
+    assert_eq!(status[0]["failed"], 1, "{status}");
+    assert_eq!(status[0]["in_progress"], 0, "{status}");
+}
+
+#[test]
+fn a_dry_run_after_a_crash_leaves_the_finishing_to_the_next_real_run() {
+    let (stand, odoo) = real_stand("");
+    stand.drop_sample("products-1.xml");
+    stand.run_until_killed("applied", &["run", "--once"]);
+    let real = fs::read_to_string(&stand.config).unwrap();
+    fs::write(
+        &stand.config,
+        real.replace("[odoo]\n", "[odoo]\ndry_run = true\n"),
+    )
+    .unwrap();
+    let dry = stand.run(&["run", "--once"]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert!(
+        stderr(&dry).contains("would be archived → "),
+        "{}",
+        stderr(&dry)
+    );
+    assert_eq!(
+        files_in(&stand.inbox()),
+        ["products-1.xml"],
+        "nothing moved"
+    );
+    assert!(!stand.archive_dir().exists());
+
+    fs::write(&stand.config, real).unwrap();
+    odoo.reset_calls();
+    let rerun = stand.run(&["run", "--once"]);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert_eq!(
+        product_writes(&odoo),
+        0,
+        "only archived: {:?}",
+        odoo.calls()
+    );
+    assert!(files_in(&stand.inbox()).is_empty());
+    assert_eq!(files_below(&stand.archive_dir()).len(), 1);
 }

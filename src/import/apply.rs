@@ -1,6 +1,7 @@
 //! Applying the operations of a flow's prepared files in Odoo: one Odoo session per run, records
 //! of several files sharing batches, every batch recorded in the ledger as it completes. In a
-//! dry run the operations are printed as JSON lines instead.
+//! dry run the operations are printed as JSON lines instead, and the ledger is left as it was
+//! (a file a dry run looked at is never marked applied).
 
 use std::io::Write;
 
@@ -25,12 +26,9 @@ impl Runner {
         import: &ImportFlow,
         prepared: &mut [Prepared],
     ) -> Result<(), (String, bool)> {
-        for p in prepared.iter() {
-            if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
-                return Err((e.to_string(), false));
-            }
-        }
         if self.config.odoo.dry_run {
+            // Nothing reaches Odoo, so nothing is recorded as applied: `applied` holds the
+            // records a run without dry_run would send.
             let mut out = self.out.lock().expect("output lock");
             for p in prepared.iter_mut() {
                 for op in &p.operations {
@@ -39,66 +37,62 @@ impl Runner {
                 p.applied = p.operations.iter().map(|op| op.record).collect();
             }
             let _ = out.flush();
-        } else {
-            let client = self.odoo().await?;
-            let files: Vec<&[Operation]> =
-                prepared.iter().map(|p| p.operations.as_slice()).collect();
-            let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
-            let mut applier = Applier::new(client, self.config.odoo.batch_size);
-            let mut record_batch = |done: BatchDone| {
-                if let Err(e) = self.ledger().batch_done(
-                    ids[done.file],
-                    &self.holder,
-                    done.batch_no,
-                    done.records,
-                    &done.outcome,
-                ) {
-                    tracing::error!("ledger: {e}");
-                }
-                let _ = self
-                    .ledger()
-                    .renew(ids[done.file], &self.holder, LEASE, now_ms());
-                crash_point("batch");
-            };
-            let results = applier
-                .apply(
-                    &import.mapping,
-                    &files,
-                    import.on_record_error,
-                    &mut record_batch,
-                )
-                .await
-                .map_err(|e| {
-                    let stop = e.consequence() == Consequence::Stop;
-                    (format!("Odoo: {e}"), stop)
-                })?;
-            for (p, result) in prepared.iter_mut().zip(results) {
-                if !result.failed.is_empty() {
-                    p.stage = Stage::Odoo;
-                }
-                p.applied = result.applied;
-                p.problems
-                    .extend(result.failed.into_iter().map(odoo_problem));
-                p.problems.sort_by_key(|x| x.record);
+            return Ok(());
+        }
+        for p in prepared.iter() {
+            if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
+                return Err((e.to_string(), false));
             }
+        }
+        let client = self.odoo().await?;
+        let files: Vec<&[Operation]> = prepared.iter().map(|p| p.operations.as_slice()).collect();
+        let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
+        let mut applier = Applier::new(client, self.config.odoo.batch_size);
+        let mut record_batch = |done: BatchDone| {
+            if let Err(e) = self.ledger().batch_done(
+                ids[done.file],
+                &self.holder,
+                done.batch_no,
+                done.records,
+                &done.outcome,
+            ) {
+                tracing::error!("ledger: {e}");
+            }
+            let _ = self
+                .ledger()
+                .renew(ids[done.file], &self.holder, LEASE, now_ms());
+            crash_point("batch");
+        };
+        let results = applier
+            .apply(
+                &import.mapping,
+                &files,
+                import.on_record_error,
+                &mut record_batch,
+            )
+            .await
+            .map_err(|e| {
+                let stop = e.consequence() == Consequence::Stop;
+                (format!("Odoo: {e}"), stop)
+            })?;
+        for (p, result) in prepared.iter_mut().zip(results) {
+            if !result.failed.is_empty() {
+                p.stage = Stage::Odoo;
+            }
+            p.applied = result.applied;
+            p.problems
+                .extend(result.failed.into_iter().map(odoo_problem));
+            p.problems.sort_by_key(|x| x.record);
         }
         // A file with problems goes from here straight to error/ (its report is written into
         // the ledger first): were it marked applied, a crash now would let the next pass
         // archive it as a success. Left mid-way, it is redone — every action is idempotent.
         for p in prepared.iter().filter(|p| p.problems.is_empty()) {
             let failed = p.records.saturating_sub(p.applied.len() as u64);
-            let detail = self
-                .config
-                .odoo
-                .dry_run
-                .then_some("dry run: printed, not sent");
-            if let Err(e) = self.ledger().applied(
-                p.rec.id,
-                &self.holder,
-                p.applied.len() as u64,
-                failed,
-                detail,
-            ) {
+            if let Err(e) =
+                self.ledger()
+                    .applied(p.rec.id, &self.holder, p.applied.len() as u64, failed, None)
+            {
                 tracing::error!("ledger: {e}");
             }
         }

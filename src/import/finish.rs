@@ -193,6 +193,37 @@ impl Runner {
         // A report left without its file (the file was moved back for a replay) is replaced.
         let name = free_name(t, &import.error, &entry.name, &[]).await?;
         let dest = transport::join(&import.error, &name);
+        let report = self.error_report(partner, flow, import, rec, entry, stage, problems, counts);
+        // The whole report goes into the ledger first: a crash before the move is repaired by
+        // writing it again from there.
+        let text = report.render_text();
+        if let Err(e) = self
+            .ledger()
+            .quarantining(rec.id, &self.holder, &dest, &text)
+        {
+            return Ok(Outcome::Waiting(e.to_string()));
+        }
+        t.put(&format!("{dest}.error.txt"), text.as_bytes()).await?;
+        let json = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
+        t.put(&format!("{dest}.error.json"), &json).await?;
+        crash_point("reported");
+        self.finish_quarantine(t, import, rec, entry, &dest, false)
+            .await
+    }
+
+    /// The report a file sent to `error/` gets (its attempt, the earlier ones, what failed).
+    #[allow(clippy::too_many_arguments)]
+    fn error_report(
+        &self,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        stage: Stage,
+        problems: Vec<Problem>,
+        counts: RecordCounts,
+    ) -> ErrorReport {
         let when = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
         let mut report = ErrorReport::new(
             &flow.name,
@@ -219,21 +250,78 @@ impl Runner {
         report.sha256 = rec.sha256.clone();
         report.counts = counts;
         report.problems = problems;
-        // The whole report goes into the ledger first: a crash before the move is repaired by
-        // writing it again from there.
-        let text = report.render_text();
-        if let Err(e) = self
-            .ledger()
-            .quarantining(rec.id, &self.holder, &dest, &text)
-        {
-            return Ok(Outcome::Waiting(e.to_string()));
+        report.dry_run = self.config.odoo.dry_run;
+        report
+    }
+
+    // ---- dry run: the outcome a file would have, with nothing moved ----------------------
+
+    /// Dry run: where the file would be archived (the template's folder, a free name in it,
+    /// as `archive` would choose). Only looks: no folder is made, nothing moves.
+    pub(super) async fn would_archive(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        resumed: bool,
+    ) -> Result<Outcome, TransportError> {
+        let dest = match (&rec.state, &rec.destination) {
+            (State::Archiving, Some(dest)) if t.stat(dest).await?.is_none() => dest.clone(),
+            _ => {
+                let now = jiff::Timestamp::now().to_zoned_datetime(partner.timezone.clone());
+                let (dir, name) = archive_target(&import.archive, &entry.name, &now);
+                let name = free_name(t, &dir, &name, &[]).await?;
+                transport::join(&dir, &name)
+            }
+        };
+        self.dry_run_done(
+            rec,
+            resumed,
+            &format!("dry run: would be archived to {dest}"),
+        );
+        Ok(Outcome::WouldArchive(dest))
+    }
+
+    /// Dry run: where in `error/` the file would go and the report it would get (which says
+    /// it is a dry run: nothing moved, nothing sent to Odoo). Only looks.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn would_quarantine(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        stage: Stage,
+        problems: Vec<Problem>,
+        counts: RecordCounts,
+        resumed: bool,
+    ) -> Result<Outcome, TransportError> {
+        let name = free_name(t, &import.error, &entry.name, &[]).await?;
+        let to = transport::join(&import.error, &name);
+        let report = self
+            .error_report(partner, flow, import, rec, entry, stage, problems, counts)
+            .render_text();
+        self.dry_run_done(rec, resumed, &format!("dry run: would go to {to}"));
+        Ok(Outcome::WouldFail { to, report })
+    }
+
+    /// Ends a dry run's look at a file so that nothing of it stops or changes a later run: an
+    /// attempt the dry run started is closed as abandoned (not counted as an attempt, not
+    /// linked to by later ones); one an earlier run left unfinished is given back as it was.
+    pub(super) fn dry_run_done(&self, rec: &FileRecord, resumed: bool, what: &str) {
+        let _ = std::fs::remove_file(self.spool_path(rec));
+        let done = if resumed {
+            self.ledger().release(rec.id, &self.holder)
+        } else {
+            self.ledger().abandon(rec.id, what).map(|_| ())
+        };
+        if let Err(e) = done {
+            tracing::error!("ledger: {e}");
         }
-        t.put(&format!("{dest}.error.txt"), text.as_bytes()).await?;
-        let json = serde_json::to_vec_pretty(&report.to_json()).unwrap_or_default();
-        t.put(&format!("{dest}.error.json"), &json).await?;
-        crash_point("reported");
-        self.finish_quarantine(t, import, rec, entry, &dest, false)
-            .await
     }
 
     /// Moves the file beside its report in `error/` and records it as failed.

@@ -25,6 +25,11 @@ pub enum Outcome {
     Failed(String),
     /// Still in the inbox: a transient failure; retried on the next pass.
     Waiting(String),
+    /// Dry run: still in the inbox; a run without dry_run would archive it at this path.
+    WouldArchive(String),
+    /// Dry run: still in the inbox; a run without dry_run would move it to this path in
+    /// `error/` with this report beside it.
+    WouldFail { to: String, report: String },
 }
 
 /// One file's result in a pass.
@@ -48,13 +53,14 @@ pub struct PassSummary {
 }
 
 impl PassSummary {
-    /// The exit status of `run --once`: 0 when every taken file was archived; 1 when a file
-    /// went to `error/` or work was left waiting by a failure.
+    /// The exit status of `run --once`: 0 when every taken file was archived (in a dry run:
+    /// would be); 1 when a file went (would go) to `error/` or work was left waiting by a
+    /// failure.
     pub fn exit_code(&self) -> i32 {
         let bad = self
             .files
             .iter()
-            .any(|f| !matches!(f.outcome, Outcome::Archived(_)));
+            .any(|f| !matches!(f.outcome, Outcome::Archived(_) | Outcome::WouldArchive(_)));
         i32::from(bad || !self.stopped.is_empty() || !self.unread.is_empty())
     }
 }
@@ -169,7 +175,13 @@ impl Runner {
         let mut ready: Vec<(&Flow, &ImportFlow, Vec<Entry>)> = Vec::new();
         let mut wait_until: Option<i64> = None;
         for (flow, import) in flows {
-            if let Err(e) = self.repair(&mut t, flow, import).await {
+            // A dry run moves and removes nothing, so it leaves repairs to a real run.
+            let repaired = if self.config.odoo.dry_run {
+                Ok(())
+            } else {
+                self.repair(&mut t, flow, import).await
+            };
+            if let Err(e) = repaired {
                 summary
                     .stopped
                     .push((flow.name.clone(), format!("repairing earlier work: {e}")));
@@ -218,6 +230,7 @@ impl Runner {
         files: Vec<Entry>,
         summary: &mut PassSummary,
     ) {
+        let dry_run = self.config.odoo.dry_run;
         let mut prepared = Vec::new();
         for entry in files {
             let claimed = self.ledger().claim(
@@ -245,9 +258,16 @@ impl Runner {
                 }
             };
             crash_point("claimed");
+            // An attempt an earlier run left unfinished: a dry run gives it back as it was.
+            let resumed = rec.tries > 1;
             // A file whose Odoo writes completed before a crash is only archived.
             if matches!(rec.state, State::Applied | State::Archiving) {
-                let outcome = self.archive(t, partner, import, &rec, &entry).await;
+                let outcome = if dry_run {
+                    self.would_archive(t, partner, import, &rec, &entry, resumed)
+                        .await
+                } else {
+                    self.archive(t, partner, import, &rec, &entry).await
+                };
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -255,9 +275,16 @@ impl Runner {
             }
             // A move to error/ was under way: its report is in the ledger.
             if let (State::Quarantining, Some(dest)) = (rec.state, rec.destination.clone()) {
-                let outcome = self
-                    .finish_quarantine(t, import, &rec, &entry, &dest, true)
-                    .await;
+                let outcome = if dry_run {
+                    self.dry_run_done(&rec, resumed, "dry run: would go to error/");
+                    Ok(Outcome::WouldFail {
+                        to: dest,
+                        report: rec.detail.clone().unwrap_or_default(),
+                    })
+                } else {
+                    self.finish_quarantine(t, import, &rec, &entry, &dest, true)
+                        .await
+                };
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -282,10 +309,26 @@ impl Runner {
                         Early::Reject(stage, problems) => {
                             let failed = problems.len() as u64;
                             let counts = RecordCounts::nothing_applied(None, failed);
-                            self.quarantine(
-                                t, partner, flow, import, &rec, &entry, stage, problems, counts,
-                            )
-                            .await
+                            if dry_run {
+                                self.would_quarantine(
+                                    t,
+                                    partner,
+                                    flow,
+                                    import,
+                                    &rec,
+                                    &entry,
+                                    stage,
+                                    problems,
+                                    counts,
+                                    rec.tries > 1,
+                                )
+                                .await
+                            } else {
+                                self.quarantine(
+                                    t, partner, flow, import, &rec, &entry, stage, problems, counts,
+                                )
+                                .await
+                            }
                         }
                     };
                     let _ = std::fs::remove_file(self.spool_path(&rec));
@@ -318,8 +361,14 @@ impl Runner {
             return;
         }
         for p in prepared {
+            let resumed = p.rec.tries > 1;
             let outcome = if p.problems.is_empty() {
-                self.archive(t, partner, import, &p.rec, &p.entry).await
+                if dry_run {
+                    self.would_archive(t, partner, import, &p.rec, &p.entry, resumed)
+                        .await
+                } else {
+                    self.archive(t, partner, import, &p.rec, &p.entry).await
+                }
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
                 let counts = if p.applied.is_empty() {
@@ -331,18 +380,34 @@ impl Runner {
                         failed.len() as u64,
                     )
                 };
-                self.quarantine(
-                    t,
-                    partner,
-                    flow,
-                    import,
-                    &p.rec,
-                    &p.entry,
-                    p.stage,
-                    p.problems.clone(),
-                    counts,
-                )
-                .await
+                if dry_run {
+                    self.would_quarantine(
+                        t,
+                        partner,
+                        flow,
+                        import,
+                        &p.rec,
+                        &p.entry,
+                        p.stage,
+                        p.problems.clone(),
+                        counts,
+                        resumed,
+                    )
+                    .await
+                } else {
+                    self.quarantine(
+                        t,
+                        partner,
+                        flow,
+                        import,
+                        &p.rec,
+                        &p.entry,
+                        p.stage,
+                        p.problems.clone(),
+                        counts,
+                    )
+                    .await
+                }
             };
             let _ = std::fs::remove_file(&p.spool);
             summary
@@ -369,6 +434,12 @@ impl Runner {
             }
             Outcome::Waiting(why) => {
                 tracing::warn!(flow = %flow.name, "{} waits in the inbox: {why}", entry.name)
+            }
+            Outcome::WouldArchive(to) => {
+                tracing::info!(flow = %flow.name, "dry run: {} stays in the inbox; it would be archived to {to}", entry.name)
+            }
+            Outcome::WouldFail { to, .. } => {
+                tracing::info!(flow = %flow.name, "dry run: {} stays in the inbox; it would go to {to} with an error report", entry.name)
             }
         }
         FileOutcome {
