@@ -770,6 +770,89 @@ async fn fail_file_stops_a_file_at_its_first_failed_record_and_spares_the_others
 
 // -- set_stock ------------------------------------------------------------------------------
 
+/// Quants of `product` by location id: (plain quantity, quantity in packages).
+fn quants_of(odoo: &OdooStandin, product: i64) -> BTreeMap<i64, (f64, f64)> {
+    let mut by_location: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for q in odoo.search_records("stock.quant", json!([["product_id", "=", product]])) {
+        let location = q["location_id"]
+            .as_i64()
+            .or_else(|| q["location_id"][0].as_i64())
+            .unwrap();
+        let quantity = q["quantity"].as_f64().unwrap();
+        let entry = by_location.entry(location).or_default();
+        if q["package_id"].as_i64().is_some() || q["package_id"][0].as_i64().is_some() {
+            entry.1 += quantity;
+        } else {
+            entry.0 += quantity;
+        }
+    }
+    by_location
+}
+
+#[tokio::test]
+async fn a_location_s_quantity_is_the_total_under_it_child_locations_and_packages_included() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        let desk = odoo.add_product("FURN-DESK-160", "Desk");
+        let stock = odoo.stock_location();
+        let shelf = odoo.add_location("WH/Stock/Shelf 9", Some("SHELF-9"));
+        odoo.put_stock(desk, shelf, 5.0);
+        let pallet = odoo.add_record("stock.quant.package", json!({"name": "PACK-1"}));
+        odoo.add_record(
+            "stock.quant",
+            json!({"product_id": desk, "location_id": stock, "package_id": pallet, "quantity": 2.0}),
+        );
+        let mapping = stock_mapping(Snapshot::Partial);
+
+        // 12 reported for WH/Stock: 5 on the shelf and 2 in the package are part of it.
+        let (results, _) = run(
+            &client,
+            200,
+            &mapping,
+            &[&[line(1, "FURN-DESK-160", "WH/Stock", 12.0, None)]],
+        )
+        .await;
+        assert_eq!(results[0].applied, all_records(1), "{:?}", results[0].failed);
+        assert_eq!(odoo.qty_available(desk), 12.0, "Odoo {version}");
+        let quants = quants_of(&odoo, desk);
+        assert_eq!(quants[&stock], (5.0, 2.0));
+        assert_eq!(quants[&shelf], (5.0, 0.0));
+
+        // A line for the child location in the same file counts with its own quantity.
+        let (results, _) = run(
+            &client,
+            200,
+            &mapping,
+            &[&[
+                line(1, "FURN-DESK-160", "WH/Stock", 12.0, None),
+                line(2, "FURN-DESK-160", "WH/Stock/Shelf 9", 8.0, None),
+            ]],
+        )
+        .await;
+        assert_eq!(results[0].applied, all_records(2), "{:?}", results[0].failed);
+        assert_eq!(odoo.qty_available(desk), 12.0);
+        let quants = quants_of(&odoo, desk);
+        assert_eq!(quants[&stock], (2.0, 2.0));
+        assert_eq!(quants[&shelf], (8.0, 0.0));
+
+        // 3 for WH/Stock while 8 lie on its shelf: only a negative quant could make that true.
+        let (results, _) = run(
+            &client,
+            200,
+            &mapping,
+            &[&[line(1, "FURN-DESK-160", "WH/Stock", 3.0, None)]],
+        )
+        .await;
+        assert!(results[0].applied.is_empty());
+        assert_eq!(results[0].failed.len(), 1);
+        let message = &results[0].failed[0].message;
+        assert!(message.contains("negative"), "{message}");
+        assert!(message.contains("child locations"), "{message}");
+        assert_eq!(odoo.qty_available(desk), 12.0, "nothing changed");
+    }
+}
+
 #[tokio::test]
 async fn stock_levels_are_set_in_inventory_mode_in_one_create() {
     for (version, protocol) in SERVERS {
@@ -805,7 +888,8 @@ async fn stock_levels_are_set_in_inventory_mode_in_one_create() {
 
         assert_eq!(odoo.qty_available(desk), 24.0, "Odoo {version}");
         assert_eq!(odoo.qty_available(chair), 112.0);
-        assert_eq!(odoo.qty_available(lamp), 10.5);
+        // WH/Stock's 6 lamps are all there is under it, Shelf 2's 4.5 included.
+        assert_eq!(odoo.qty_available(lamp), 6.0);
         let chair_quants = odoo.search_records("stock.quant", json!([["product_id", "=", chair]]));
         assert_eq!(chair_quants.len(), 1);
         assert_eq!(chair_quants[0]["lot_id"], json!(lot));
@@ -822,7 +906,8 @@ async fn stock_levels_are_set_in_inventory_mode_in_one_create() {
             c,
             BTreeMap::from([
                 ("product.product.search_read".to_string(), 1),
-                ("stock.location.search_read".to_string(), 1),
+                // The lookup by name, and the locations under those of the batch.
+                ("stock.location.search_read".to_string(), 2),
                 ("stock.lot.search_read".to_string(), 1),
                 ("stock.quant.fields_get".to_string(), 1),
                 ("stock.quant.search_read".to_string(), 1),
@@ -841,7 +926,7 @@ async fn stock_levels_are_set_in_inventory_mode_in_one_create() {
         run(&client, 200, &mapping, &[&changed]).await;
         assert_eq!(count(&calls(&odoo), "stock.quant.create"), 1);
         assert_eq!(odoo.qty_available(desk), 20.0);
-        assert_eq!(odoo.qty_available(lamp), 10.5);
+        assert_eq!(odoo.qty_available(lamp), 6.0);
     }
 }
 

@@ -1,5 +1,7 @@
 //! `set_stock`: on-hand quantities set through `stock.quant` in inventory mode, only where
-//! they differ from what Odoo has; a lot is looked up for its product, and a tracked product
+//! they differ from what Odoo has. The quantity a partner reports for a location is the total
+//! under it (child locations and packages included): the location's own quant is set to what
+//! makes that total, and a line that would need it negative is refused; a lot is looked up for its product, and a tracked product
 //! without a lot is refused here rather than left to Odoo's wizard. A full snapshot then sets
 //! the quants its files leave out to 0.
 
@@ -8,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::batch::{At, Counts, Guard, Outcome, Sent, merge, send_split, tally};
-use super::compare::{display, is_set, many2one_id, number, same_float, text};
+use super::compare::{display, is_set, many2one_id, number, record_id, same_float, text};
 use super::lookup::resolved;
 use super::{Applier, BatchDone, FileResult, Refusal, Tag, Vals, tagged};
 use crate::error::Consequence;
@@ -136,44 +138,80 @@ impl<'a> Applier<'a> {
 
         let products: BTreeSet<i64> = items.iter().map(|(_, (k, _))| k.product).collect();
         let locations: BTreeSet<i64> = items.iter().map(|(_, (k, _))| k.location).collect();
-        let domain = json!([
-            ["product_id", "in", products],
-            ["location_id", "in", locations]
-        ]);
-        let quants = match client
+        // A quantity a partner reports for a location is all there is under it: its child
+        // locations and packages count too. Two reads: the locations under those of the
+        // batch (to know which quant lies under which line), and their quants.
+        let below = json!([["id", "child_of", locations.iter().collect::<Vec<_>>()]]);
+        let tree = client
             .search_read(
-                "stock.quant",
-                domain,
-                QUANT_FIELDS,
+                "stock.location",
+                below,
+                &["location_id"],
                 SearchOptions::default(),
             )
-            .await
-        {
-            Ok(quants) => quants,
+            .await;
+        let domain = json!([
+            ["product_id", "in", products],
+            ["location_id", "child_of", locations.iter().collect::<Vec<_>>()]
+        ]);
+        let quants = match tree {
+            Ok(tree) => client
+                .search_read(
+                    "stock.quant",
+                    domain,
+                    QUANT_FIELDS,
+                    SearchOptions::default(),
+                )
+                .await
+                .map(|quants| (tree, quants)),
+            Err(e) => Err(e),
+        };
+        let (tree, quants) = match quants {
+            Ok(read) => read,
             Err(e) if e.consequence() == Consequence::Reject => {
                 g.fail_all(items.into_iter().map(|(tag, _)| tag), &e, &mut out);
                 return Ok(out);
             }
             Err(e) => return Err(e),
         };
-        // Quants in packages or of other owners are not what a plain count sets.
-        let mut on_hand: HashMap<QuantKey, f64> = HashMap::new();
-        for q in &quants {
-            if is_set(q.get("package_id")) || is_set(q.get("owner_id")) {
-                continue;
-            }
-            if let Some(key) = quant_key(q) {
-                *on_hand.entry(key).or_default() +=
-                    q.get("quantity").and_then(number).unwrap_or(0.0);
-            }
-        }
+        let parents: HashMap<i64, i64> = tree
+            .iter()
+            .filter_map(|l| Some((record_id(l)?, l.get("location_id").and_then(many2one_id)?)))
+            .collect();
+        let stock = Below::new(&items, &parents, &quants);
         let mut creates: Vec<(Tag, Vals)> = Vec::new();
         for (tag, (key, quantity)) in items {
-            let now = on_hand.get(&key).copied().unwrap_or(0.0);
-            if same_float(quantity, now, digits) {
+            let now = stock.plain(&key);
+            let elsewhere = stock.elsewhere_under(&key);
+            // What the plain quant of the line's own location must hold for the total under it
+            // to be the reported quantity.
+            let wanted = quantity - elsewhere;
+            if wanted < 0.0 && !same_float(wanted, 0.0, digits) {
+                let shown = |q: f64| display(&json!(q));
+                g.fail(
+                    tag,
+                    Refusal {
+                        message: format!(
+                            "{} reported under this location, but {} of it lie in its child \
+                             locations or packages: reaching {} would take a negative quantity \
+                             (count the child locations in their own lines, or move the stock)",
+                            shown(quantity),
+                            shown(elsewhere),
+                            shown(quantity)
+                        ),
+                        exception: None,
+                        field: Some("inventory_quantity".into()),
+                        value: Some(shown(quantity)),
+                    },
+                    &mut out,
+                );
+                continue;
+            }
+            let wanted = wanted.max(0.0);
+            if same_float(wanted, now, digits) {
                 out.applied.push(tag);
             } else {
-                creates.push((tag, quant_vals(key, quantity, None, None)));
+                creates.push((tag, quant_vals(key, wanted, None, None)));
             }
         }
         send_split(creates, g, &mut out, async |chunk: &[(Tag, Vals)]| {
@@ -319,6 +357,88 @@ impl<'a> Applier<'a> {
             merge(out, results);
         }
         Ok(())
+    }
+}
+
+/// The stock under the locations of a batch's lines, as the partner counts it: a line's
+/// location with everything below it, where a child location that has a line of its own for the
+/// same product and lot counts with that line's quantity instead of what Odoo holds there.
+struct Below {
+    /// Plain quants (no package, no owner) by product, location and lot.
+    plain: HashMap<QuantKey, f64>,
+    /// Per (product, lot) and listed location: what lies under it outside its own plain quant.
+    elsewhere: HashMap<QuantKey, f64>,
+}
+
+impl Below {
+    fn new(items: &[(Tag, (QuantKey, f64))], parents: &HashMap<i64, i64>, quants: &[Vals]) -> Below {
+        // The line that counts for each (product, lot, location): the last one of the batch.
+        let listed: HashMap<QuantKey, f64> = items.iter().map(|(_, (k, q))| (*k, *q)).collect();
+        // The nearest location at or above `location` with a line for this product and lot.
+        let owner = |key: &QuantKey, from: i64, include_self: bool| -> Option<i64> {
+            let mut at = if include_self {
+                Some(from)
+            } else {
+                parents.get(&from).copied()
+            };
+            let mut steps = 0;
+            while let Some(location) = at {
+                if listed.contains_key(&QuantKey { location, ..*key }) {
+                    return Some(location);
+                }
+                // A parent loop in the data must not hang the pass.
+                steps += 1;
+                if steps > 1000 {
+                    return None;
+                }
+                at = parents.get(&location).copied();
+            }
+            None
+        };
+        let mut plain: HashMap<QuantKey, f64> = HashMap::new();
+        let mut elsewhere: HashMap<QuantKey, f64> = HashMap::new();
+        for q in quants {
+            let Some(key) = quant_key(q) else { continue };
+            let quantity = q.get("quantity").and_then(number).unwrap_or(0.0);
+            let loose = !is_set(q.get("package_id")) && !is_set(q.get("owner_id"));
+            if loose {
+                *plain.entry(key).or_default() += quantity;
+            }
+            let Some(line) = owner(&key, key.location, true) else {
+                continue;
+            };
+            // The line's own plain quant is the one set; everything else under it adds up.
+            if !(loose && line == key.location) {
+                *elsewhere
+                    .entry(QuantKey {
+                        location: line,
+                        ..key
+                    })
+                    .or_default() += quantity;
+            }
+        }
+        // A child location with a line of its own counts with the quantity of that line.
+        for (key, quantity) in &listed {
+            if let Some(line) = owner(key, key.location, false) {
+                *elsewhere
+                    .entry(QuantKey {
+                        location: line,
+                        ..*key
+                    })
+                    .or_default() += quantity;
+            }
+        }
+        Below { plain, elsewhere }
+    }
+
+    /// The plain quant of the line's own location.
+    fn plain(&self, key: &QuantKey) -> f64 {
+        self.plain.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// What lies under the line's location besides its own plain quant.
+    fn elsewhere_under(&self, key: &QuantKey) -> f64 {
+        self.elsewhere.get(key).copied().unwrap_or(0.0)
     }
 }
 
