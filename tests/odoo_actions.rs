@@ -813,7 +813,12 @@ async fn a_location_s_quantity_is_the_total_under_it_child_locations_and_package
             &[&[line(1, "FURN-DESK-160", "WH/Stock", 12.0, None)]],
         )
         .await;
-        assert_eq!(results[0].applied, all_records(1), "{:?}", results[0].failed);
+        assert_eq!(
+            results[0].applied,
+            all_records(1),
+            "{:?}",
+            results[0].failed
+        );
         assert_eq!(odoo.qty_available(desk), 12.0, "Odoo {version}");
         let quants = quants_of(&odoo, desk);
         assert_eq!(quants[&stock], (5.0, 2.0));
@@ -830,7 +835,12 @@ async fn a_location_s_quantity_is_the_total_under_it_child_locations_and_package
             ]],
         )
         .await;
-        assert_eq!(results[0].applied, all_records(2), "{:?}", results[0].failed);
+        assert_eq!(
+            results[0].applied,
+            all_records(2),
+            "{:?}",
+            results[0].failed
+        );
         assert_eq!(odoo.qty_available(desk), 12.0);
         let quants = quants_of(&odoo, desk);
         assert_eq!(quants[&stock], (2.0, 2.0));
@@ -927,6 +937,57 @@ async fn stock_levels_are_set_in_inventory_mode_in_one_create() {
         assert_eq!(count(&calls(&odoo), "stock.quant.create"), 1);
         assert_eq!(odoo.qty_available(desk), 20.0);
         assert_eq!(odoo.qty_available(lamp), 6.0);
+    }
+}
+
+#[tokio::test]
+async fn locations_are_found_by_warehouse_name_or_code_and_by_name() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        let desk = odoo.add_product("FURN-DESK-160", "Desk");
+        let lamp = odoo.add_product("FURN-LAMP-LED", "Lamp");
+        let chair = odoo.add_product("FURN-CHAIR", "Chair");
+        let shelf = odoo.add_location("WH/Stock/Shelf 4", None);
+        let by = |mut op: Operation, field: &str, value: &str| {
+            op.lookups
+                .insert("location_id".into(), lookup("stock.location", field, value));
+            op
+        };
+        let ops = vec![
+            // The demo warehouse is "YourCompany", code "WH": its stock location is WH/Stock.
+            by(
+                line(1, "FURN-DESK-160", "-", 7.0, None),
+                "warehouse",
+                "YourCompany",
+            ),
+            by(line(2, "FURN-LAMP-LED", "-", 3.0, None), "warehouse", "WH"),
+            by(line(3, "FURN-CHAIR", "-", 2.0, None), "name", "Shelf 4"),
+            by(
+                line(4, "FURN-CHAIR", "-", 1.0, None),
+                "warehouse",
+                "Texas Warehouse",
+            ),
+        ];
+        let (results, _) = run(&client, 200, &stock_mapping(Snapshot::Partial), &[&ops]).await;
+        assert_eq!(
+            results[0].applied,
+            vec![1, 2, 3],
+            "Odoo {version}: {:?}",
+            results[0].failed
+        );
+        assert_eq!(results[0].failed.len(), 1);
+        assert!(
+            results[0].failed[0]
+                .message
+                .contains("warehouse 'Texas Warehouse' not found"),
+            "{}",
+            results[0].failed[0].message
+        );
+        let stock = odoo.stock_location();
+        assert_eq!(quants_of(&odoo, desk)[&stock], (7.0, 0.0));
+        assert_eq!(quants_of(&odoo, lamp)[&stock], (3.0, 0.0));
+        assert_eq!(quants_of(&odoo, chair)[&shelf], (2.0, 0.0));
     }
 }
 

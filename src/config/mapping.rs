@@ -523,12 +523,19 @@ fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, Conf
         }
     } else {
         let mut t = location.table_or(
-            "a complete location name such as \"WH/Stock\", or { path = \"…\", by = \"barcode\" }",
+            "a complete location name such as \"WH/Stock\", or { path = \"…\", by = \"barcode\" } \
+             (by: complete_name, barcode, name or warehouse)",
         )?;
         let path = t.require("path", "the location's path")?;
         let by = match t.take("by") {
             Some(item) => {
-                item.choice(&[("barcode", "barcode"), ("complete_name", "complete_name")])?
+                item.choice(&[
+                    ("barcode", "barcode"),
+                    ("complete_name", "complete_name"),
+                    ("name", "name"),
+                    // The stock location of the warehouse with that name or code.
+                    ("warehouse", "warehouse"),
+                ])?
             }
             None => "complete_name",
         };

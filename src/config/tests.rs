@@ -1446,6 +1446,24 @@ fn set_stock_mapping_rules() {
         set_stock_of(&by_path).location.lookup,
         lookup("stock.location", "complete_name")
     );
+    for by in ["name", "warehouse"] {
+        let flow = import(
+            &parse(&set_stock(&STOCK.replace(
+                "\"WH/Stock\"",
+                &format!("{{ path = \"Loc\", by = \"{by}\" }}"),
+            ))),
+            "s",
+        );
+        assert_eq!(
+            set_stock_of(&flow).location.lookup,
+            lookup("stock.location", by)
+        );
+    }
+    refused(
+        &set_stock(&STOCK.replace("\"WH/Stock\"", "{ path = \"Loc\", by = \"city\" }")),
+        "flows.s.mapping.location.by",
+        "\"warehouse\"",
+    );
 
     refused(
         &set_stock(&format!("{STOCK}model = \"stock.move\"")),
@@ -1491,11 +1509,6 @@ fn set_stock_mapping_rules() {
         &set_stock(&STOCK.replace("\"OnHand\"", "{ path = \"OnHand\", type = \"integer\" }")),
         "flows.s.mapping.quantity.type",
         "unknown key",
-    );
-    refused(
-        &set_stock(&STOCK.replace("\"WH/Stock\"", "{ path = \"Loc\", by = \"name\" }")),
-        "flows.s.mapping.location.by",
-        "\"barcode\" or \"complete_name\"",
     );
     refused(
         &set_stock(&STOCK.replace("\"OnHand\"", "\"../OnHand\"")),

@@ -1,7 +1,8 @@
 //! Lookups: the ids that the references of operations (a unit by name, a product by code,
 //! a lot by name for its product) resolve to, read with one `search_read` per (model, field)
 //! and kept for the run, so that a value is looked up once however many records name it.
-//! Products read for set_stock bring their `tracking` along.
+//! Products read for set_stock bring their `tracking` along. A location looked up by
+//! warehouse is the stock location of the warehouse with that name or code.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -58,6 +59,10 @@ impl<'a> Applier<'a> {
             pending.entry(key).or_default().insert(t, r.value.clone());
         }
         for ((model, field), values) in pending {
+            if (model.as_str(), field.as_str()) == WAREHOUSE {
+                self.resolve_warehouses(values).await?;
+                continue;
+            }
             let domain = json!([[field, "in", values.values().collect::<Vec<_>>()]]);
             // Products come with their tracking: set_stock refuses lines without a lot for
             // tracked products, at no extra call.
@@ -99,6 +104,57 @@ impl<'a> Applier<'a> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        Ok(())
+    }
+
+    /// Locations given by warehouse (`by = "warehouse"`): the stock location (`lot_stock_id`)
+    /// of the warehouse whose name or short name (code) is the value, in one `search_read`.
+    async fn resolve_warehouses(
+        &mut self,
+        values: BTreeMap<String, Value>,
+    ) -> Result<(), OdooError> {
+        let wanted: Vec<&Value> = values.values().collect();
+        let domain = json!(["|", ["name", "in", wanted], ["code", "in", wanted]]);
+        let answer = self
+            .client
+            .search_read(
+                "stock.warehouse",
+                domain,
+                &["name", "code", "lot_stock_id"],
+                SearchOptions::default(),
+            )
+            .await;
+        let cache = self
+            .lookups
+            .entry((WAREHOUSE.0.to_string(), WAREHOUSE.1.to_string()))
+            .or_default();
+        match answer {
+            Ok(warehouses) => {
+                let mut ids: HashMap<String, Vec<i64>> = HashMap::new();
+                for w in &warehouses {
+                    let Some(stock) = w.get("lot_stock_id").and_then(many2one_id) else {
+                        continue;
+                    };
+                    for field in ["name", "code"] {
+                        if let Some(v) = w.get(field).filter(|v| v.is_string()) {
+                            ids.entry(text(v)).or_default().push(stock);
+                        }
+                    }
+                }
+                for t in values.into_keys() {
+                    cache.insert(
+                        t.clone(),
+                        Found::from_ids(ids.remove(&t).unwrap_or_default()),
+                    );
+                }
+            }
+            Err(e) if e.consequence() == Consequence::Reject => {
+                for t in values.into_keys() {
+                    cache.insert(t, Found::Refused(Refusal::odoo(&e)));
+                }
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -217,6 +273,10 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 }
+
+/// A location looked up by warehouse: `stock.location` "whose warehouse is" the value, read
+/// from `stock.warehouse` by name or code.
+const WAREHOUSE: (&str, &str) = ("stock.location", "warehouse");
 
 /// What a looked-up value resolved to.
 #[derive(Debug, Clone)]

@@ -152,7 +152,11 @@ impl<'a> Applier<'a> {
             .await;
         let domain = json!([
             ["product_id", "in", products],
-            ["location_id", "child_of", locations.iter().collect::<Vec<_>>()]
+            [
+                "location_id",
+                "child_of",
+                locations.iter().collect::<Vec<_>>()
+            ]
         ]);
         let quants = match tree {
             Ok(tree) => client
@@ -371,7 +375,11 @@ struct Below {
 }
 
 impl Below {
-    fn new(items: &[(Tag, (QuantKey, f64))], parents: &HashMap<i64, i64>, quants: &[Vals]) -> Below {
+    fn new(
+        items: &[(Tag, (QuantKey, f64))],
+        parents: &HashMap<i64, i64>,
+        quants: &[Vals],
+    ) -> Below {
         // The line that counts for each (product, lot, location): the last one of the batch.
         let listed: HashMap<QuantKey, f64> = items.iter().map(|(_, (k, q))| (*k, *q)).collect();
         // The nearest location at or above `location` with a line for this product and lot.
