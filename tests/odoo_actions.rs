@@ -768,6 +768,74 @@ async fn fail_file_stops_a_file_at_its_first_failed_record_and_spares_the_others
     }
 }
 
+/// A partner upsert by `ref`, its company (`parent_id`) looked up by `ref` too.
+fn partner(record: u64, r#ref: &str, name: &str, company: Option<&str>) -> Operation {
+    let mut values = object(json!({ "ref": r#ref, "name": name }));
+    let mut lookups = BTreeMap::new();
+    if let Some(company) = company {
+        values.insert("parent_id".into(), json!(company));
+        lookups.insert(
+            "parent_id".to_string(),
+            lookup("res.partner", "ref", company),
+        );
+    }
+    Operation {
+        action: ActionKind::Upsert,
+        model: "res.partner".into(),
+        key: object(json!({ "ref": r#ref })),
+        values,
+        lookups,
+        record,
+        line: record + 1,
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_of_a_record_the_same_file_creates_earlier_resolves() {
+    for (version, protocol) in SERVERS {
+        let mut mapping = upsert_mapping("res.partner", &["ref"]);
+        if let Action::Upsert(upsert) = &mut mapping.action {
+            upsert.fields.push(constant("name", json!("")));
+            upsert
+                .fields
+                .push(looked_up("parent_id", "res.partner", "ref"));
+        }
+        let ops = vec![
+            partner(1, "C-1", "Acme Corp", None),
+            partner(2, "P-1", "Ann Acme", Some("C-1")),
+            partner(3, "P-2", "Bob Acme", Some("C-1")),
+            partner(4, "P-3", "Carl Nowhere", Some("C-404")),
+        ];
+        // In one batch, and across batches of one record each.
+        for batch_size in [200, 1] {
+            let odoo = standin(version);
+            let client = connect(&odoo, protocol).await;
+            let (results, _) = run(&client, batch_size, &mapping, &[&ops]).await;
+            assert_eq!(
+                results[0].applied,
+                vec![1, 2, 3],
+                "Odoo {version}, batches of {batch_size}: {:?}",
+                results[0].failed
+            );
+            assert_eq!(results[0].failed.len(), 1);
+            assert!(
+                results[0].failed[0].message.contains("'C-404' not found"),
+                "{}",
+                results[0].failed[0].message
+            );
+            let company = odoo.search_records("res.partner", json!([["ref", "=", "C-1"]]));
+            let company = company[0]["id"].as_i64().unwrap();
+            for contact in ["P-1", "P-2"] {
+                let rec = odoo.search_records("res.partner", json!([["ref", "=", contact]]));
+                let parent = rec[0]["parent_id"]
+                    .as_i64()
+                    .or_else(|| rec[0]["parent_id"][0].as_i64());
+                assert_eq!(parent, Some(company), "{contact}");
+            }
+        }
+    }
+}
+
 // -- set_stock ------------------------------------------------------------------------------
 
 /// Quants of `product` by location id: (plain quantity, quantity in packages).

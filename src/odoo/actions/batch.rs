@@ -208,7 +208,7 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    fn extend(&mut self, other: Outcome) {
+    pub(super) fn extend(&mut self, other: Outcome) {
         self.applied.extend(other.applied);
         self.failed.extend(other.failed);
         self.skipped.extend(other.skipped);

@@ -159,6 +159,15 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Forgets the values of `model` that were not found: records created since may match.
+    pub(super) fn forget_missing(&mut self, model: &str) {
+        for ((m, _), cache) in self.lookups.iter_mut() {
+            if m == model {
+                cache.retain(|_, found| !matches!(found, Found::Missing));
+            }
+        }
+    }
+
     /// Reads the `tracking` of the products of lines without a lot, once per run.
     pub(super) async fn resolve_tracking(
         &mut self,

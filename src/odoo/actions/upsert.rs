@@ -13,6 +13,7 @@ use crate::error::Consequence;
 use crate::mapping::config::UpsertMapping;
 use crate::odoo::client::{Args, OdooClient, SearchOptions};
 use crate::odoo::error::OdooError;
+use crate::operation::LookupRef;
 use crate::operation::Operation;
 
 impl<'a> Applier<'a> {
@@ -32,10 +33,26 @@ impl<'a> Applier<'a> {
         self.resolve(ops.iter().flat_map(|(_, op)| op.lookups.values()), false)
             .await?;
         let mut items: Vec<(Tag, Vals)> = Vec::new();
-        for (tag, op) in ops {
+        // Records whose lookup names a record of this model that an earlier record of the
+        // batch writes: they wait until that one is in Odoo (a category and its parent in one
+        // file, say).
+        let mut deferred: Vec<At> = Vec::new();
+        for (i, (tag, op)) in ops.iter().enumerate() {
             match self.resolved_values(op) {
-                Ok(vals) => items.push((tag, vals)),
-                Err(refusal) => g.fail(tag, refusal, &mut out),
+                Ok(vals) => items.push((tag.clone(), vals)),
+                Err(refusal) => {
+                    let waiting = waits_for_earlier(model, op, &ops[..i])
+                        .then(|| {
+                            batch.iter().find(|at| {
+                                at.file == tag.file && files[at.file][at.op].record == tag.record
+                            })
+                        })
+                        .flatten();
+                    match waiting {
+                        Some(at) => deferred.push(*at),
+                        None => g.fail(tag.clone(), refusal, &mut out),
+                    }
+                }
             }
         }
         // Batches never hold a key twice as written, but two values may look up to the same
@@ -136,12 +153,31 @@ impl<'a> Applier<'a> {
         // reassigned, say) must leave the old record before the new one is created with it.
         self.send_updates(model, updates, &info, g, &mut out)
             .await?;
+        let created = !creates.is_empty();
         send_split(creates, g, &mut out, async |chunk: &[(Tag, Vals)]| {
             let vals_list = chunk.iter().map(|(_, v)| v.clone()).collect();
             client.create(model, vals_list, None).await?;
             Ok(Sent::Applied)
         })
         .await?;
+        if created {
+            // A value not found before may name a record just created: look again next time.
+            self.forget_missing(model);
+        }
+        if !deferred.is_empty() {
+            self.forget_missing(model);
+            if deferred.len() < batch.len() {
+                let rest = Box::pin(self.upsert(model, upsert, files, &deferred, g)).await?;
+                out.extend(rest);
+            } else {
+                // Nothing of the batch went ahead of them: they wait for each other.
+                for (tag, op) in g.keep(tagged(files, &deferred), &mut out) {
+                    if let Err(refusal) = self.resolved_values(op) {
+                        g.fail(tag, refusal, &mut out);
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -347,6 +383,20 @@ fn cell(v: Option<&Value>, info: Option<&Option<FieldInfo>>) -> String {
         }
         Some(other) => text_exact(other),
     }
+}
+
+/// Whether `op` looks up a record of `model` by a value that an earlier operation of the
+/// batch writes into that very field: the record it names is about to exist.
+fn waits_for_earlier(model: &str, op: &Operation, earlier: &[(Tag, &Operation)]) -> bool {
+    let written = |r: &LookupRef| {
+        earlier.iter().any(|(_, e)| {
+            e.values
+                .get(&r.field)
+                .or_else(|| e.key.get(&r.field))
+                .is_some_and(|v| text(v) == text(&r.value))
+        })
+    };
+    op.lookups.values().any(|r| r.model == model && written(r))
 }
 
 #[cfg(test)]
