@@ -350,17 +350,15 @@ impl RecordCounts {
             return String::new();
         }
         let which = match &self.applied_records {
-            Some(ranges) if !ranges.is_empty() => format!(" (records {})", format_ranges(ranges)),
+            Some(ranges) if !ranges.is_empty() => format!(" ({})", numbered(ranges).0),
             _ => String::new(),
         };
         let sent = match self.total {
             Some(total) => format!("{} of {total} records{which}", self.applied),
-            None => format!("{} records{which}", self.applied),
+            None => format!("{}{which}", counted(self.applied, "record")),
         };
         let missing = match self.not_applied() {
-            Some(gaps) if !gaps.is_empty() => {
-                format!("; records {} would not", format_ranges(&gaps))
-            }
+            Some(gaps) if !gaps.is_empty() => format!("; {} would not", numbered(&gaps).0),
             _ => String::new(),
         };
         format!(" A run without dry_run would send {sent} to Odoo{missing}.")
@@ -471,6 +469,14 @@ impl ErrorReport {
             Stage::Download => "make sure the file can be read",
             _ => "fix the file",
         };
+        if self.dry_run {
+            // The file never left the inbox: there is nothing to move back.
+            return format!(
+                "{fix} in {} before a run without dry_run takes it; as it is, that run \
+                 moves it to {} with this report.",
+                self.inbox, self.error_folder
+            );
+        }
         format!(
             "{fix} and move it back to {} (or run `edi-bridge replay {} {}`). It will be processed \
              as attempt {}.",
@@ -816,7 +822,7 @@ mod tests {
         assert!(
             text.contains(
                 "What was applied in Odoo: nothing (dry run). A run without dry_run would send 4 \
-                 of 5 records (records 1-3, 5) to Odoo; records 4 would not."
+                 of 5 records (records 1-3, 5) to Odoo; record 4 would not."
             ),
             "{text}"
         );
@@ -828,6 +834,13 @@ mod tests {
         );
         let json = report.to_json();
         assert_eq!(json["dry_run"], true);
+        // Nothing to move back: the file is still in its inbox.
+        let replay = json["replay"].as_str().unwrap();
+        assert!(!replay.contains("move it back"), "{replay}");
+        assert!(
+            replay.contains("before a run without dry_run takes it"),
+            "{replay}"
+        );
         assert_eq!(json["records"]["applied"], 0);
         assert_eq!(json["records"]["would_apply"], 4);
 
