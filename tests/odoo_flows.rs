@@ -436,3 +436,35 @@ fn an_invalid_selection_value_refused_with_http_500_fails_only_its_record() {
     assert!(report.contains("Wrong value"), "{report}");
     assert!(report.contains("2 of 3 records were applied"), "{report}");
 }
+
+#[test]
+fn a_price_odoo_stores_rounded_on_18_and_exactly_on_19_is_not_rewritten_by_a_second_pass() {
+    for (version, stored) in [(18, 2.68), (19, 2.675)] {
+        let (stand, odoo) = stand(version, "", "");
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Products xmlns=\"urn:edi-bridge:products:1\" version=\"1\">\n  <Product sku=\"PRICE-2675\">\n    <Name>Price 2.675</Name>\n    <Price>2.675</Price>\n  </Product>\n</Products>\n";
+        fs::write(stand.inbox().join("prices-a.xml"), xml).unwrap();
+        let out = stand.run(&["run", "--once", "products"]);
+        assert_eq!(code(&out), 0, "{version}: {}", stderr(&out));
+        let rec = product_by_code(&odoo, "PRICE-2675");
+        assert_eq!(
+            rec[0]["list_price"],
+            json!(stored),
+            "{version}: as Odoo stores it"
+        );
+
+        odoo.reset_calls();
+        fs::write(stand.inbox().join("prices-b.xml"), xml).unwrap();
+        let out = stand.run(&["run", "--once", "products"]);
+        assert_eq!(code(&out), 0, "{version}: {}", stderr(&out));
+        assert_eq!(
+            odoo.call_count("product.product", "write"),
+            0,
+            "{version}: the second pass rewrites nothing: {:?}",
+            odoo.calls()
+        );
+        assert_eq!(
+            product_by_code(&odoo, "PRICE-2675")[0]["list_price"],
+            json!(stored)
+        );
+    }
+}
