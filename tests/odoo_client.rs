@@ -86,6 +86,13 @@ fn rejected(e: &OdooError) -> (&str, &str) {
     (e.exception_name().unwrap(), e.message().unwrap())
 }
 
+/// Refused for the setup (an unknown field, model or method, a private method): the same
+/// for every record, so the flow stops instead of blaming the data.
+fn stopped(e: &OdooError) -> (&str, &str) {
+    assert_eq!(e.consequence(), Consequence::Stop, "{e}");
+    (e.exception_name().unwrap(), e.message().unwrap())
+}
+
 // -- protocol choice -----------------------------------------------------------------------------
 
 #[tokio::test]
@@ -380,7 +387,7 @@ async fn a_method_returning_none_gives_null() {
 // -- failures: bad data is rejected with Odoo's own words ----------------------------------------
 
 #[tokio::test]
-async fn odoo_data_errors_reject_with_the_exception_name_and_message() {
+async fn odoo_data_errors_reject_and_setup_errors_stop_with_the_exception_name_and_message() {
     for (server, odoo, client) in each_server().await {
         odoo.add_product_with(
             json!({"default_code": "BC-1", "name": "First", "barcode": "4006381333931"}),
@@ -423,7 +430,7 @@ async fn odoo_data_errors_reject_with_the_exception_name_and_message() {
             )
             .await
             .unwrap_err();
-        let (name, message) = rejected(&e);
+        let (name, message) = stopped(&e);
         assert_eq!(name, "builtins.ValueError", "{server}");
         assert!(message.contains("x_nope"), "{server}: {message}");
 
@@ -448,7 +455,7 @@ async fn odoo_data_errors_reject_with_the_exception_name_and_message() {
             )
             .await
             .unwrap_err();
-        assert_eq!(rejected(&e).0, "odoo.exceptions.AccessError", "{server}");
+        assert_eq!(stopped(&e).0, "odoo.exceptions.AccessError", "{server}");
 
         let e = client
             .call("product.product", "frobnicate", None, Args::new(), None)
@@ -459,7 +466,7 @@ async fn odoo_data_errors_reject_with_the_exception_name_and_message() {
         } else {
             "builtins.AttributeError"
         };
-        assert_eq!(rejected(&e).0, expected, "{server}");
+        assert_eq!(stopped(&e).0, expected, "{server}");
 
         let e = client
             .search_read(
@@ -470,7 +477,7 @@ async fn odoo_data_errors_reject_with_the_exception_name_and_message() {
             )
             .await
             .unwrap_err();
-        assert_eq!(e.consequence(), Consequence::Reject, "{server}: {e}");
+        assert_eq!(e.consequence(), Consequence::Stop, "{server}: {e}");
 
         let e = client
             .create(
@@ -974,7 +981,7 @@ async fn without_the_delivery_module_a_tracking_reference_is_an_unknown_field() 
         .await
         .unwrap_err();
     assert_eq!(
-        rejected(&e),
+        stopped(&e),
         (
             "builtins.ValueError",
             "Invalid field 'carrier_tracking_ref' on model 'stock.picking'"

@@ -304,3 +304,167 @@ fn check_reports_every_part_and_exits_0_only_when_all_is_well() {
         "{table}"
     );
 }
+
+/// Runs the products flow once over `config_edit`ed configuration and returns the output.
+fn run_edited(
+    stand: &Stand,
+    edit: impl Fn(String) -> String,
+    sample: &str,
+) -> std::process::Output {
+    let text = edit(fs::read_to_string(&stand.config).unwrap());
+    fs::write(&stand.config, text).unwrap();
+    stand.drop_sample(sample);
+    stand.run(&["run", "--once", "products"])
+}
+
+/// The flow stopped for its configuration: exit status 1, the file waits in the inbox, no
+/// `error/`, and stderr says `what`.
+fn assert_stopped(stand: &Stand, out: &std::process::Output, what: &[&str]) {
+    assert_eq!(code(out), 1, "{}", stderr(out));
+    assert!(
+        stand.inbox().join("products-1.xml").exists(),
+        "the file waits in the inbox: {}",
+        stderr(out)
+    );
+    assert!(
+        !stand.error_dir().exists(),
+        "configuration never sends files to error/: {:?}",
+        files_below(&stand.error_dir())
+    );
+    for w in what {
+        assert!(stderr(out).contains(w), "{w:?} not said: {}", stderr(out));
+    }
+}
+
+#[test]
+fn a_mapped_field_odoo_does_not_have_stops_the_flow_and_names_it() {
+    for version in [18, 19] {
+        let (stand, odoo) = stand(version, "", "");
+        let out = run_edited(
+            &stand,
+            |t| t.replace("list_price = { path", "x_list_price = { path"),
+            "products-1.xml",
+        );
+        assert_stopped(&stand, &out, &["x_list_price", "product.product"]);
+        assert_eq!(
+            odoo.call_count("product.product", "create")
+                + odoo.call_count("product.product", "write"),
+            0,
+            "stopped before the first write: {:?}",
+            odoo.calls()
+        );
+    }
+}
+
+#[test]
+fn a_user_refused_every_write_stops_the_flow() {
+    for version in [18, 19] {
+        let (stand, odoo) = stand(version, "", "");
+        let opts = odoo.options();
+        let out = run_edited(
+            &stand,
+            |t| {
+                t.replace(
+                    &format!("login = \"{}\"", opts.login),
+                    &format!("login = \"{}\"", opts.basic_login),
+                )
+                .replace(&opts.api_key, &opts.basic_api_key)
+            },
+            "products-1.xml",
+        );
+        assert_stopped(&stand, &out, &["AccessError", "not allowed to create"]);
+        assert!(product_by_code(&odoo, "FURN-DESK-160").is_empty());
+        assert!(
+            odoo.call_count("product.product", "create") <= 1,
+            "a batch refused for the user's rights is not split record by record: {:?}",
+            odoo.calls()
+        );
+    }
+}
+
+#[test]
+fn a_lookup_in_a_model_odoo_does_not_have_stops_the_flow() {
+    for version in [18, 19] {
+        let (stand, _odoo) = stand(version, "", "");
+        let out = run_edited(
+            &stand,
+            |t| t.replace("model = \"uom.uom\"", "model = \"uom.unit_of_measure\""),
+            "products-1.xml",
+        );
+        assert_stopped(&stand, &out, &["uom.unit_of_measure"]);
+    }
+}
+
+#[test]
+fn an_odoo_error_edi_bridge_does_not_know_stops_the_flow() {
+    for version in [18, 19] {
+        let (stand, odoo) = stand(version, "", "");
+        // The first model call of the pass meets an exception name edi-bridge does not know.
+        odoo.fail_next(1, Fault::UnknownException);
+        let out = run_edited(&stand, |t| t, "products-1.xml");
+        assert_stopped(&stand, &out, &["MysteryError"]);
+    }
+}
+
+#[test]
+fn an_invalid_selection_value_refused_with_http_500_fails_only_its_record() {
+    let (stand, odoo) = stand(19, "", "");
+    let text = fs::read_to_string(&stand.config).unwrap().replace(
+        "is_storable = { path = \"p:Storable\", type = \"boolean\", optional = true }",
+        "type = { path = \"p:Description\", optional = true }",
+    );
+    fs::write(&stand.config, text).unwrap();
+    let file = |sku: &str, kind: &str| {
+        format!(
+            "  <Product sku=\"{sku}\">\n    <Name>{sku}</Name>\n    <Description>{kind}</Description>\n  </Product>\n"
+        )
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Products xmlns=\"urn:edi-bridge:products:1\" version=\"1\">\n{}{}{}</Products>\n",
+        file("SEL-GOOD-1", "consu"),
+        file("SEL-BAD", "bogus"),
+        file("SEL-GOOD-2", "service"),
+    );
+    fs::write(stand.inbox().join("products-sel.xml"), xml).unwrap();
+    let out = stand.run(&["run", "--once", "products"]);
+    assert_eq!(code(&out), 1, "the file went to error/: {}", stderr(&out));
+    assert_eq!(product_by_code(&odoo, "SEL-GOOD-1").len(), 1);
+    assert_eq!(product_by_code(&odoo, "SEL-GOOD-2").len(), 1);
+    assert!(product_by_code(&odoo, "SEL-BAD").is_empty());
+    let report = fs::read_to_string(stand.error_dir().join("products-sel.xml.error.txt")).unwrap();
+    assert!(report.contains("record 2"), "{report}");
+    assert!(report.contains("Wrong value"), "{report}");
+    assert!(report.contains("2 of 3 records were applied"), "{report}");
+}
+
+#[test]
+fn a_price_odoo_stores_rounded_on_18_and_exactly_on_19_is_not_rewritten_by_a_second_pass() {
+    for (version, stored) in [(18, 2.68), (19, 2.675)] {
+        let (stand, odoo) = stand(version, "", "");
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Products xmlns=\"urn:edi-bridge:products:1\" version=\"1\">\n  <Product sku=\"PRICE-2675\">\n    <Name>Price 2.675</Name>\n    <Price>2.675</Price>\n  </Product>\n</Products>\n";
+        fs::write(stand.inbox().join("prices-a.xml"), xml).unwrap();
+        let out = stand.run(&["run", "--once", "products"]);
+        assert_eq!(code(&out), 0, "{version}: {}", stderr(&out));
+        let rec = product_by_code(&odoo, "PRICE-2675");
+        assert_eq!(
+            rec[0]["list_price"],
+            json!(stored),
+            "{version}: as Odoo stores it"
+        );
+
+        odoo.reset_calls();
+        fs::write(stand.inbox().join("prices-b.xml"), xml).unwrap();
+        let out = stand.run(&["run", "--once", "products"]);
+        assert_eq!(code(&out), 0, "{version}: {}", stderr(&out));
+        assert_eq!(
+            odoo.call_count("product.product", "write"),
+            0,
+            "{version}: the second pass rewrites nothing: {:?}",
+            odoo.calls()
+        );
+        assert_eq!(
+            product_by_code(&odoo, "PRICE-2675")[0]["list_price"],
+            json!(stored)
+        );
+    }
+}

@@ -485,6 +485,9 @@ fn defaults_apply_when_keys_are_absent() {
     let base = std::path::absolute(dir.path()).unwrap();
     assert_eq!(config.odoo.batch_size, 200);
     assert_eq!(config.odoo.timeout, Duration::from_secs(60));
+    // A busy database answers SerializationFailure only after Odoo's own retries, 15–18 s
+    // later (transcripts 18/128, 19/135): the default call timeout leaves room for it.
+    assert!(config.odoo.timeout >= 2 * Duration::from_secs(18));
     assert_eq!(config.odoo.max_concurrency, 4);
     assert_eq!(config.ledger.path, base.join("edi-bridge.db"));
     assert_eq!(config.spool, base.join("spool"));

@@ -1,5 +1,5 @@
 //! The Odoo client: one logged-in connection to one Odoo server, speaking JSON-2
-//! (`/json/2/<model>/<method>`, Odoo 19+) or JSON-RPC (`/jsonrpc`, Odoo 16–19).
+//! (`/json/2/<model>/<method>`, Odoo 19+) or JSON-RPC (`/jsonrpc`, Odoo 17–19).
 //!
 //! Callers name a method's arguments once ([`OdooClient::call`]); the client sends them as
 //! JSON-2's flat object or as JSON-RPC `execute_kw` positional/keyword arguments. Every failure

@@ -49,6 +49,23 @@ pub enum OdooError {
         status: Option<u16>,
     },
 
+    /// Odoo refused the call because of how edi-bridge is set up, not because of a record's
+    /// data: a field, model or method Odoo does not have (`ValueError: Invalid field`,
+    /// `AttributeError`, "Object x doesn't exist", a JSON-2 404), a user without the rights
+    /// to create or modify a model (`AccessError` naming the groups allowed), or an error name
+    /// edi-bridge does not know. The same call fails for every record, and an Odoo upgrade
+    /// that renames a field must not send a day of files to `error/`: the flow stops.
+    #[error("Odoo refused {call} because of the setup, not the data: {message} ({name}){hint}")]
+    Setup {
+        call: String,
+        name: String,
+        message: String,
+        /// The HTTP status on JSON-2 (JSON-RPC errors come with 200).
+        status: Option<u16>,
+        /// What to fix, when known (starts with "; ").
+        hint: String,
+    },
+
     /// The login, password or API key was refused.
     #[error("{message}")]
     Credentials { message: String },
@@ -76,7 +93,8 @@ impl OdooError {
             | OdooError::Unavailable { .. }
             | OdooError::Busy { .. } => Consequence::Retry,
             OdooError::Rejected { .. } => Consequence::Reject,
-            OdooError::Credentials { .. }
+            OdooError::Setup { .. }
+            | OdooError::Credentials { .. }
             | OdooError::Database { .. }
             | OdooError::Protocol { .. }
             | OdooError::Config { .. } => Consequence::Stop,
@@ -87,7 +105,9 @@ impl OdooError {
     /// when Odoo sent one.
     pub fn exception_name(&self) -> Option<&str> {
         match self {
-            OdooError::Rejected { name, .. } | OdooError::Busy { name, .. } => Some(name),
+            OdooError::Rejected { name, .. }
+            | OdooError::Setup { name, .. }
+            | OdooError::Busy { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -95,7 +115,9 @@ impl OdooError {
     /// Odoo's own message when Odoo sent one (for the error report).
     pub fn message(&self) -> Option<&str> {
         match self {
-            OdooError::Rejected { message, .. } | OdooError::Busy { message, .. } => Some(message),
+            OdooError::Rejected { message, .. }
+            | OdooError::Setup { message, .. }
+            | OdooError::Busy { message, .. } => Some(message),
             OdooError::Credentials { message } => Some(message),
             _ => None,
         }
@@ -104,9 +126,35 @@ impl OdooError {
     /// The HTTP status of a JSON-2 error or of an unavailable server.
     pub fn status(&self) -> Option<u16> {
         match self {
-            OdooError::Rejected { status, .. } => *status,
+            OdooError::Rejected { status, .. } | OdooError::Setup { status, .. } => *status,
             OdooError::Unavailable { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether Odoo refused the call as a limited user's: an `AccessError` (a record rule
+    /// refusing one record, or rights refusing every record).
+    pub fn is_access_error(&self) -> bool {
+        self.exception_name() == Some("odoo.exceptions.AccessError")
+    }
+
+    /// The same refusal, now known to be about the setup (e.g. an `AccessError` that
+    /// refused every record of a batch): the flow stops.
+    pub fn into_setup(self, hint: &str) -> OdooError {
+        match self {
+            OdooError::Rejected {
+                call,
+                name,
+                message,
+                status,
+            } => OdooError::Setup {
+                call,
+                name,
+                message,
+                status,
+                hint: format!("; {hint}"),
+            },
+            other => other,
         }
     }
 
@@ -228,12 +276,83 @@ pub(crate) fn classify(
         // an outage. Broken constraints are data problems (Odoo usually reports them as
         // ValidationError already).
         _ if name.starts_with("psycopg2.") && !is_integrity_error(name) => busy(),
-        _ => OdooError::Rejected {
-            call: call.to_string(),
-            name: name.to_string(),
-            message: message.to_string(),
-            status,
+        _ => match setup_problem(name, message, status) {
+            Some(hint) => OdooError::Setup {
+                call: call.to_string(),
+                name: name.to_string(),
+                message: message.to_string(),
+                status,
+                hint: format!("; {hint}"),
+            },
+            None => OdooError::Rejected {
+                call: call.to_string(),
+                name: name.to_string(),
+                message: message.to_string(),
+                status,
+            },
         },
+    }
+}
+
+/// Odoo exception names that refuse a record for its own data (the message says which
+/// value). HTTP 500 on JSON-2 comes with some of them too (an invalid selection value is a
+/// `ValueError` 500 on Odoo 19): the name decides, not the status.
+const DATA_NAMES: &[&str] = &[
+    "odoo.exceptions.ValidationError",
+    "odoo.exceptions.UserError",
+    "odoo.exceptions.MissingError",
+    "odoo.exceptions.RedirectWarning",
+    "odoo.exceptions.AccessError",
+    "builtins.ValueError",
+    "builtins.TypeError",
+    "werkzeug.exceptions.UnprocessableEntity",
+];
+
+/// When Odoo's refusal is about the setup rather than the record, what to fix.
+fn setup_problem(name: &str, message: &str, status: Option<u16>) -> Option<&'static str> {
+    if is_integrity_error(name) {
+        return None;
+    }
+    // JSON-2 answers 404 for an unknown model or method.
+    if status == Some(404) && !DATA_NAMES.contains(&name) {
+        return Some("check the model and method names against this Odoo's modules");
+    }
+    match name {
+        // "Invalid field 'x' on model 'y'" (18) / "on 'y'" / "in 'y'" (19): also a field
+        // an upgrade renamed. Any other ValueError ("Wrong value for …", "could not convert
+        // string to float") is about the value.
+        "builtins.ValueError" if message.contains("Invalid field") => {
+            Some("fix the field name in the flow's mapping (`edi-bridge check` lists them)")
+        }
+        // An unknown method (or a method renamed by an upgrade).
+        "builtins.AttributeError" => Some("the method does not exist on this Odoo version"),
+        // Odoo 17's `load` names an unknown column with a bare KeyError.
+        "builtins.KeyError" => {
+            Some("a field name Odoo does not know: check the flow's mapping against this Odoo")
+        }
+        "odoo.exceptions.UserError"
+            if message.starts_with("Object ") && message.contains("doesn't exist") =>
+        {
+            Some("fix the model name in the flow's mapping (is its module installed?)")
+        }
+        // Rights on a whole model ("You are not allowed to create 'Product Variant' …
+        // This operation is allowed for the following groups: …"), or a private method.
+        // A record rule refusing one record says "Due to security restrictions…" instead.
+        "odoo.exceptions.AccessError"
+            if message.starts_with("You are not allowed to")
+                || message.contains("Private methods") =>
+        {
+            Some("give the Odoo user edi-bridge logs in as the groups Odoo names")
+        }
+        "werkzeug.exceptions.NotFound" | "werkzeug.exceptions.BadRequest" => {
+            Some("check the model and method names against this Odoo's modules")
+        }
+        _ if DATA_NAMES.contains(&name) => None,
+        // An error name edi-bridge does not know: it cannot tell bad data from bad setup, and
+        // sending files to error/ on a guess loses them for good.
+        _ => {
+            Some("edi-bridge does not know this Odoo error; the files wait until it is understood")
+        }
     }
 }
 
@@ -289,11 +408,28 @@ mod tests {
             "odoo.exceptions.AccessError",
             "odoo.exceptions.MissingError",
             "builtins.ValueError",
-            "builtins.AttributeError",
             "builtins.TypeError",
         ] {
             assert_eq!(kind(name, "x", None), Consequence::Reject, "{name}");
         }
+        // Odoo 19 answers an invalid selection value with HTTP 500: a data error.
+        assert_eq!(
+            kind(
+                "builtins.ValueError",
+                "Wrong value for product.template.type: 'bogus'",
+                Some(500)
+            ),
+            Consequence::Reject
+        );
+        // A record rule refusing one record.
+        assert_eq!(
+            kind(
+                "odoo.exceptions.AccessError",
+                "Due to security restrictions, you are not allowed to modify 'Quants' (stock.quant) records.",
+                None
+            ),
+            Consequence::Reject
+        );
         assert_eq!(
             kind("werkzeug.exceptions.UnprocessableEntity", "x", Some(422)),
             Consequence::Reject
@@ -331,6 +467,54 @@ mod tests {
             Consequence::Retry
         );
         assert_eq!(kind("whatever", "x", Some(503)), Consequence::Retry);
+    }
+
+    #[test]
+    fn unknown_fields_models_methods_rights_and_names_stop_the_flow() {
+        for (name, message, status) in [
+            (
+                "builtins.ValueError",
+                "Invalid field 'x_price' on model 'product.product'",
+                None,
+            ),
+            (
+                "builtins.ValueError",
+                "Invalid field 'x_price' in 'product.product'",
+                Some(500),
+            ),
+            (
+                "builtins.AttributeError",
+                "The method 'product.product.frobnicate' does not exist",
+                None,
+            ),
+            ("builtins.KeyError", "'is_storable'", None),
+            (
+                "odoo.exceptions.UserError",
+                "Object uom.nonexistent doesn't exist",
+                None,
+            ),
+            (
+                "werkzeug.exceptions.NotFound",
+                "the model 'uom.nonexistent' does not exist",
+                Some(404),
+            ),
+            (
+                "odoo.exceptions.AccessError",
+                "You are not allowed to create 'Product Variant' (product.product) records.\n\nThis operation is allowed for the following groups:\n\t- Inventory/Administrator",
+                None,
+            ),
+            (
+                "odoo.exceptions.AccessError",
+                "You are not allowed to create 'Product Variant' (product.product) records.",
+                Some(403),
+            ),
+            ("odoo.addons.acme.exceptions.MysteryError", "?", None),
+            ("unknown", "", Some(500)),
+        ] {
+            let e = classify("product.product.create", name, message, status, &login());
+            assert_eq!(e.consequence(), Consequence::Stop, "{name}: {message}");
+            assert!(e.to_string().contains(message), "{e}");
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub(super) async fn send_split<T>(
     out: &mut Outcome,
     mut send: impl AsyncFnMut(&[(Tag, T)]) -> Result<Sent, OdooError>,
 ) -> Result<(), OdooError> {
+    let total = items.len();
+    let (mut applied, mut refused_for_access) = (0, 0);
+    let mut access: Option<OdooError> = None;
     let mut stack = vec![items];
     while let Some(chunk) = stack.pop() {
         let mut chunk = g.keep(chunk, out);
@@ -120,6 +123,7 @@ pub(super) async fn send_split<T>(
         }
         let refusal = match send(&chunk).await {
             Ok(Sent::Applied) => {
+                applied += chunk.len();
                 out.applied.extend(chunk.into_iter().map(|(tag, _)| tag));
                 continue;
             }
@@ -141,7 +145,16 @@ pub(super) async fn send_split<T>(
                 continue;
             }
             Ok(Sent::Whole(r)) => r,
-            Err(e) if e.consequence() == Consequence::Reject => Refusal::odoo(&e),
+            Err(e) if e.consequence() == Consequence::Reject => {
+                let refusal = Refusal::odoo(&e);
+                if e.is_access_error() && chunk.len() == 1 {
+                    refused_for_access += 1;
+                    access.get_or_insert(e);
+                }
+                refusal
+            }
+            // Configuration (an unknown field, model or method, missing rights): the same
+            // for every record, so the batch is not split down and no record is blamed.
             Err(e) => return Err(e),
         };
         if chunk.len() == 1 {
@@ -152,6 +165,17 @@ pub(super) async fn send_split<T>(
             stack.push(right);
             stack.push(chunk);
         }
+    }
+    // An AccessError on every record of a batch is the user's rights, not the records.
+    if total > 1
+        && applied == 0
+        && refused_for_access == total
+        && let Some(e) = access
+    {
+        return Err(e.into_setup(
+            "every record of the batch was refused: give the Odoo user edi-bridge logs in as \
+             the rights it needs",
+        ));
     }
     Ok(())
 }

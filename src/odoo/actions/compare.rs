@@ -33,6 +33,17 @@ impl<'a> Applier<'a> {
             .await
         {
             Ok(answer) => {
+                // `fields_get` silently leaves out the names the model does not have: a
+                // mapping naming one (or a field an upgrade renamed) would fail every record
+                // of every file, so the flow stops before the first write, naming it.
+                let unknown: Vec<&str> = missing
+                    .iter()
+                    .copied()
+                    .filter(|f| *f != "id" && !answer.contains_key(*f))
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(unknown_fields(model, &unknown));
+                }
                 for f in missing {
                     known.insert(f.to_string(), answer.get(f).map(FieldInfo::parse));
                 }
@@ -56,6 +67,27 @@ impl<'a> Applier<'a> {
             .and_then(|m| m.get(field))
             .and_then(|i| i.as_ref())
             .and_then(|i| i.digits)
+    }
+}
+
+/// The flow cannot work while its mapping names fields `model` does not have.
+fn unknown_fields(model: &str, unknown: &[&str]) -> OdooError {
+    let (what, names) = match unknown {
+        [one] => ("field", format!("'{one}'")),
+        many => (
+            "fields",
+            many.iter()
+                .map(|f| format!("'{f}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    OdooError::Config {
+        message: format!(
+            "the mapping names the {what} {names} of model '{model}', which this Odoo does not \
+             have (fields_get does not list it): fix the mapping, or install the module that \
+             adds it; the files wait in the inbox"
+        ),
     }
 }
 
@@ -255,6 +287,20 @@ mod tests {
         assert!(!same_float(2.674, 2.68, Some(2)));
         assert!(same_float(12.0, 12.000_000_000_01, None));
         assert!(!same_float(12.0, 12.01, None));
+    }
+
+    #[test]
+    fn prices_compare_as_each_version_stores_them() {
+        // Odoo 18: digits [16, 2], 2.675 is stored 2.68; a second pass must not rewrite it.
+        let v18 = FieldInfo::parse(&json!({"type": "float", "digits": [16, 2]}));
+        assert_eq!(v18.digits, Some(2));
+        assert!(same(&json!(2.675), &json!(2.68), Some(&v18)));
+        // Odoo 19: `digits: false`, stored exactly: 2.675 is 2.675 and 2.68 is another price.
+        let v19 = FieldInfo::parse(&json!({"type": "float", "digits": false}));
+        assert_eq!(v19.digits, None);
+        assert!(same(&json!(2.675), &json!(2.675), Some(&v19)));
+        assert!(same(&json!(1.005), &json!(1.005), Some(&v19)));
+        assert!(!same(&json!(2.675), &json!(2.68), Some(&v19)));
     }
 
     fn info(ty: &str, digits: Option<u32>) -> FieldInfo {

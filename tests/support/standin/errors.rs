@@ -160,6 +160,58 @@ pub(crate) fn serialization_failure() -> Fail {
     )
 }
 
+/// An exception name edi-bridge does not know ([`super::Fault::UnknownException`]).
+pub(crate) fn unknown_exception() -> Fail {
+    Fail::new(
+        "odoo.addons.acme_sync.models.MysteryError",
+        "The ACME sync is rebuilding its cache.",
+    )
+}
+
+/// The limited user's refusal of a create or write (transcripts 18/115–119, 19/122–126):
+/// reads pass, writes name the groups allowed.
+pub(crate) fn access_refused(version: u32, model: &str, method: &str) -> Option<Fail> {
+    let verb = match method {
+        "create" | "load" => "create",
+        "write"
+        | "action_apply_inventory"
+        | "button_validate"
+        | "action_confirm"
+        | "action_assign"
+        | "action_cancel"
+        | "message_post" => "modify",
+        "unlink" => "delete",
+        _ => return None,
+    };
+    let (label, groups) = match model {
+        "product.product" | "product.template" => (
+            if model == "product.product" {
+                "Product Variant"
+            } else {
+                "Product"
+            },
+            if version >= 19 {
+                "\t- Products/Create"
+            } else {
+                "\t- Extra Rights/Product Creation\n\t- Inventory/Administrator"
+            },
+        ),
+        "stock.quant" => ("Quants", "\t- Inventory/User"),
+        "stock.lot" => ("Lot/Serial", "\t- Inventory/User"),
+        "stock.picking" => ("Transfer", "\t- Inventory/User"),
+        "stock.move" => ("Stock Move", "\t- Inventory/User"),
+        _ => ("Record", "\t- Administration/Settings"),
+    };
+    Some(Fail::new(
+        "odoo.exceptions.AccessError",
+        format!(
+            "You are not allowed to {verb} '{label}' ({model}) records.\n\nThis operation is \
+             allowed for the following groups:\n{groups}\n\nContact your administrator to \
+             request access if necessary."
+        ),
+    ))
+}
+
 pub(crate) fn private_method(model: &str, method: &str) -> Fail {
     Fail::new(
         "odoo.exceptions.AccessError",

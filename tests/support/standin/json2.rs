@@ -6,7 +6,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::calls::{bind_json2, execute, signature};
-use super::errors::{Fail, private_method, serialization_failure};
+use super::errors::{
+    Fail, access_refused, private_method, serialization_failure, unknown_exception,
+};
 use super::http::{html, json_response};
 use super::state::{Shared, bump, take_fault};
 use super::{Fault, Vals};
@@ -78,11 +80,12 @@ pub(crate) fn json2(
                 401,
             ));
         }
-        Some(t) if t != st.opts.api_key => {
+        Some(t) if t != st.opts.api_key && t != st.opts.basic_api_key => {
             return error(Fail::http("Unauthorized", "Invalid apikey", 401));
         }
         Some(_) => {}
     }
+    let basic = token.as_deref() == Some(st.opts.basic_api_key.as_str());
     let mut args: Vals = if body.is_empty() {
         Vals::new()
     } else {
@@ -125,12 +128,18 @@ pub(crate) fn json2(
     if take_fault(&mut st, |f| f == Fault::SerializationFailure).is_some() {
         return error(serialization_failure());
     }
+    if take_fault(&mut st, |f| f == Fault::UnknownException).is_some() {
+        return error(unknown_exception());
+    }
     let ids = args.remove("ids");
     let context = args.remove("context");
     let call = match bind_json2(&model, &meth, &sig, ids, context, args) {
         Ok(call) => call,
         Err(fail) => return error(fail),
     };
+    if basic && let Some(fail) = access_refused(st.opts.version, &model, &meth) {
+        return error(fail);
+    }
     match execute(&mut st, call) {
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(fail) => error(fail),

@@ -7,9 +7,11 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::calls::{bind_jsonrpc, execute, signature};
-use super::errors::{Fail, private_method, serialization_failure};
+use super::errors::{
+    Fail, access_refused, private_method, serialization_failure, unknown_exception,
+};
 use super::http::json_response;
-use super::orm::ADMIN_UID;
+use super::orm::{ADMIN_UID, BASIC_UID};
 use super::state::{Shared, StandinState, bump, take_fault};
 use super::{Fault, StandinOptions, Vals};
 
@@ -104,6 +106,10 @@ fn common_service(st: &StandinState, method: &str, args: &[Value]) -> Result<Val
             // A refused login is `false`, not an error (transcript 18/03).
             if args[1].as_str() == Some(st.opts.login.as_str()) && secret_ok(&st.opts, &args[2]) {
                 Ok(json!(ADMIN_UID))
+            } else if args[1].as_str() == Some(st.opts.basic_login.as_str())
+                && args[2].as_str() == Some(st.opts.basic_api_key.as_str())
+            {
+                Ok(json!(BASIC_UID))
             } else {
                 Ok(json!(false))
             }
@@ -130,7 +136,9 @@ fn object_service(st: &mut StandinState, method: &str, args: Vec<Value>) -> Resu
     if db != st.opts.database {
         return Err(unknown_database(db));
     }
-    if args[1].as_i64() != Some(ADMIN_UID) || !secret_ok(&st.opts, &args[2]) {
+    let basic = args[1].as_i64() == Some(BASIC_UID)
+        && args[2].as_str() == Some(st.opts.basic_api_key.as_str());
+    if !basic && (args[1].as_i64() != Some(ADMIN_UID) || !secret_ok(&st.opts, &args[2])) {
         return Err(Fail::new("odoo.exceptions.AccessDenied", "Access Denied"));
     }
     let model = args[3].as_str().unwrap_or_default().to_string();
@@ -144,6 +152,10 @@ fn object_service(st: &mut StandinState, method: &str, args: Vec<Value>) -> Resu
     if take_fault(st, |f| f == Fault::SerializationFailure).is_some() {
         bump(st, &model, &meth);
         return Err(serialization_failure());
+    }
+    if take_fault(st, |f| f == Fault::UnknownException).is_some() {
+        bump(st, &model, &meth);
+        return Err(unknown_exception());
     }
     bump(st, &model, &meth);
     let (call_args, kwargs) = if positional_style {
@@ -174,5 +186,8 @@ fn object_service(st: &mut StandinState, method: &str, args: Vec<Value>) -> Resu
         ));
     };
     let call = bind_jsonrpc(&model, &meth, &sig, call_args, kwargs)?;
+    if basic && let Some(fail) = access_refused(st.opts.version, &model, &meth) {
+        return Err(fail);
+    }
     execute(st, call)
 }

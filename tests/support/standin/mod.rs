@@ -62,6 +62,12 @@ pub struct StandinOptions {
     /// Accepted as JSON-2 bearer token and in JSON-RPC's password slot.
     pub api_key: String,
     pub password: String,
+    /// A second user with only Internal User rights (as `tr2-basic` in the second
+    /// recording): it logs in and reads, while every create and write is refused with an
+    /// `AccessError` naming the groups allowed (an envelope on 18, HTTP 403 on 19).
+    pub basic_login: String,
+    /// The limited user's API key (JSON-2 bearer token or JSON-RPC password slot).
+    pub basic_api_key: String,
     /// Whether `stock_delivery` is installed (adds `carrier_id` and `carrier_tracking_ref` to
     /// `stock.picking`; without it those fields are unknown, as transcript 18/57 shows).
     pub delivery_module: bool,
@@ -82,6 +88,8 @@ impl StandinOptions {
             login: "admin".into(),
             api_key: "0123456789abcdef0123456789abcdef01234567".into(),
             password: "admin".into(),
+            basic_login: "tr2-basic".into(),
+            basic_api_key: "basic56789abcdef0123456789abcdef01234567".into(),
             delivery_module: false,
         }
     }
@@ -109,6 +117,9 @@ pub enum Fault {
     SerializationFailure,
     /// `AccessDenied: Too many login failures…` on the next JSON-RPC model call.
     LoginCooldown,
+    /// An exception edi-bridge has no name for (`odoo.addons.acme.models.MysteryError`) from
+    /// the next model call (JSON-RPC envelope or JSON-2 500).
+    UnknownException,
 }
 
 /// Ids of the demo data [`OdooStandin::seed_demo`] created (they differ between 18 and 19,

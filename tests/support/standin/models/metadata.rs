@@ -120,6 +120,12 @@ impl Env<'_> {
                     "sortable" => json!(f.store),
                     "name" => json!(f.name),
                     "relation" if f.relation.is_some() => json!(f.relation),
+                    "digits" if f.ty == Ty::Float => {
+                        match super::super::orm::fields::float_digits(self.v(), &f.name) {
+                            Some(d) => json!([16, d]),
+                            None => json!(false),
+                        }
+                    }
                     "relation_field" if f.inverse.is_some() => json!(f.inverse),
                     "selection" if f.ty == Ty::Selection => json!(
                         f.selection

@@ -92,6 +92,16 @@ pub(crate) struct Field {
     pub(crate) custom: bool,
 }
 
+/// The decimal places Odoo rounds a float field to when it stores it (`fields_get`'s
+/// `digits`): prices have none on Odoo 19 (`digits: false`, stored exactly: 19/87, 19/98) and
+/// 2 on 17 and 18 (2.675 → 2.68: 18/80, 18/91); other floats (quantities, weight) 2 on all.
+pub(crate) fn float_digits(version: u32, field: &str) -> Option<u32> {
+    match field {
+        "list_price" | "standard_price" | "lst_price" if version >= 19 => None,
+        _ => Some(2),
+    }
+}
+
 pub(crate) fn fd(name: &str, ty: Ty, string: &str) -> Field {
     Field {
         name: name.into(),

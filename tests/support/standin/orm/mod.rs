@@ -22,6 +22,8 @@ use fields::{Field, ModelDef, Ty};
 
 /// The user every call runs as.
 pub(crate) const ADMIN_UID: i64 = 2;
+/// The limited user's id (transcript 18/114).
+pub(crate) const BASIC_UID: i64 = 8;
 
 #[derive(Clone)]
 pub(crate) struct Db {

@@ -80,9 +80,13 @@ impl Env<'_> {
             Ty::Float => match value {
                 Value::Null | Value::Bool(false) => json!(0.0),
                 Value::Bool(true) => json!(1.0),
-                Value::Number(n) => json!(n.as_f64().unwrap_or(0.0)),
+                Value::Number(n) => json!(round_as_stored(
+                    self.v(),
+                    &f.name,
+                    n.as_f64().unwrap_or(0.0)
+                )),
                 Value::String(s) => match parse_float(s) {
-                    Some(x) => json!(x),
+                    Some(x) => json!(round_as_stored(self.v(), &f.name, x)),
                     None => {
                         return Err(Fail::value(format!(
                             "could not convert string to float: {}",
@@ -353,4 +357,18 @@ impl Env<'_> {
 /// PostgreSQL's NOT NULL).
 fn truthy_required(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
+}
+
+/// A float as Odoo stores it: rounded half-up to the field's digits (Odoo's `float_round`,
+/// 2.675 → 2.68), or exactly when the field has none (prices on 19).
+fn round_as_stored(version: u32, field: &str, x: f64) -> f64 {
+    match super::fields::float_digits(version, field) {
+        Some(d) => {
+            let scale = 10f64.powi(d as i32);
+            let scaled = x * scale;
+            let nudged = scaled + scaled.signum() * f64::EPSILON * scaled.abs().max(1.0) * 16.0;
+            nudged.round() / scale
+        }
+        None => x,
+    }
 }
