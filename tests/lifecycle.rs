@@ -1035,3 +1035,38 @@ fn a_file_whose_processing_keeps_dying_is_set_aside_and_the_flow_moves_on() {
     assert!(archived[0].ends_with("/products-2.xml"), "{archived:?}");
     assert_eq!(products(&odoo).len(), 2);
 }
+
+#[test]
+fn a_file_that_must_wait_holds_back_the_newer_files_of_its_flow() {
+    let (stand, odoo) = real_stand("done_marker = \".done\"");
+    let older = products_xml(2, "older");
+    let newer = products_xml(2, "newer");
+    fs::write(stand.inbox().join("a-older.xml"), older).unwrap();
+    age(&stand.inbox().join("a-older.xml"), Duration::from_secs(600));
+    fs::write(stand.inbox().join("b-newer.xml"), newer).unwrap();
+    age(&stand.inbox().join("b-newer.xml"), Duration::from_secs(60));
+    fs::write(stand.inbox().join("b-newer.xml.done"), "").unwrap();
+    // The older file waits for its marker: the newer one waits behind it.
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(products(&odoo).is_empty(), "nothing applied out of order");
+    assert!(stand.inbox().join("b-newer.xml").exists());
+    assert!(
+        stdout(&out).contains("waits for a-older.xml")
+            || stderr(&out).contains("waits for a-older.xml"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Its marker arrives: both apply, the older first, so the newer values stay.
+    fs::write(stand.inbox().join("a-older.xml.done"), "").unwrap();
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(files_below(&stand.archive_dir()).len(), 2);
+    let names: Vec<String> = products(&odoo)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("newer")), "{names:?}");
+}

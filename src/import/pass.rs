@@ -232,7 +232,18 @@ impl Runner {
     ) {
         let dry_run = self.config.odoo.dry_run;
         let mut prepared = Vec::new();
+        // Files apply in the order the partner wrote them: once one must wait (held by another
+        // run, a download that failed), the newer files of the flow wait behind it.
+        let mut held_back: Option<String> = None;
         for entry in files {
+            if let Some(older) = &held_back {
+                summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    format!("waits for {older}, written before it, to be taken first"),
+                ));
+                continue;
+            }
             let claimed = self.ledger().claim(
                 &flow.name,
                 &entry.name,
@@ -250,6 +261,7 @@ impl Runner {
                         entry.name.clone(),
                         "held by another run".into(),
                     ));
+                    held_back = Some(entry.name.clone());
                     continue;
                 }
                 Err(e) => {
@@ -317,7 +329,10 @@ impl Runner {
                 Ok(p) => prepared.push(p),
                 Err((rec, entry, early)) => {
                     let outcome = match early {
-                        Early::Wait(reason) => Ok(self.wait(&rec, reason)),
+                        Early::Wait(reason) => {
+                            held_back = Some(entry.name.clone());
+                            Ok(self.wait(&rec, reason))
+                        }
                         Early::Reject(stage, problems) => {
                             let failed = problems.len() as u64;
                             let counts = RecordCounts::nothing_applied(None, failed);
