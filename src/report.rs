@@ -38,6 +38,9 @@ pub enum Stage {
     Mapping,
     /// Odoo refused records.
     Odoo,
+    /// Processing the file died (the process was killed, or ran out of time) `max_attempts`
+    /// times: it is set aside so the flow moves on.
+    Poison,
 }
 
 impl Stage {
@@ -50,6 +53,7 @@ impl Stage {
             Stage::Validation => "validation",
             Stage::Mapping => "mapping",
             Stage::Odoo => "odoo",
+            Stage::Poison => "poison",
         }
     }
 
@@ -68,6 +72,11 @@ impl Stage {
                  right kind)."
             }
             Stage::Odoo => "Odoo refused some records.",
+            Stage::Poison => {
+                "processing this file stopped without finishing too many times (edi-bridge was \
+                 killed, or ran out of time, while working on it), so it was set aside for the \
+                 other files of the flow to go on."
+            }
         }
     }
 }
@@ -467,6 +476,10 @@ impl ErrorReport {
         let fix = match self.stage {
             Stage::Odoo => "fix the file (or the Odoo data it refers to)",
             Stage::Download => "make sure the file can be read",
+            Stage::Poison => {
+                "find out what stops edi-bridge on this file (its log, memory, the size of the \
+                 file, a timeout), fix that"
+            }
             _ => "fix the file",
         };
         if self.dry_run {

@@ -909,3 +909,164 @@ fn a_dry_run_after_a_crash_leaves_the_finishing_to_the_next_real_run() {
     assert!(files_in(&stand.inbox()).is_empty());
     assert_eq!(files_below(&stand.archive_dir()).len(), 1);
 }
+
+/// Waits until a run has claimed and downloaded a file of the products flow (its download is
+/// in the spool), and returns when it saw it.
+fn wait_for_download(stand: &Stand) -> Instant {
+    let spool = stand.dir.path().join("spool/products");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if !files_in(&spool).is_empty() {
+            return Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no run downloaded the file");
+}
+
+#[test]
+fn a_run_that_outlives_its_lease_leaves_the_file_to_the_run_that_took_it_over() {
+    let (stand, odoo) = real_stand("");
+    // The first run's claims last 300ms; a second run with the default lease takes over.
+    let text = fs::read_to_string(&stand.config).unwrap();
+    fs::write(
+        &stand.config,
+        text.replace("spool = \"spool\"", "spool = \"spool\"\nlease = \"300ms\""),
+    )
+    .unwrap();
+    let second_config = stand.dir.path().join("edi-bridge-second.toml");
+    fs::write(&second_config, &text).unwrap();
+    stand.drop_sample("products-1.xml");
+    // Every Odoo call is slow: the first run's lease runs out long before its first batch.
+    odoo.set_latency(Duration::from_millis(1500));
+    let first = stand
+        .command(&["run", "--once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_download(&stand);
+    std::thread::sleep(Duration::from_millis(350));
+    let second = Command::new(env!("CARGO_BIN_EXE_edi-bridge"))
+        .arg("--config")
+        .arg(&second_config)
+        .args(["run", "--once"])
+        .env("EDI_BRIDGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    odoo.set_latency(Duration::ZERO);
+    let mut codes: Vec<String> = products(&odoo)
+        .iter()
+        .map(|p| p["default_code"].to_string())
+        .collect();
+    codes.sort();
+    let total = codes.len();
+    codes.dedup();
+    assert_eq!(total, codes.len(), "nothing created twice: {codes:?}");
+    assert_eq!(total, 5);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert_eq!(
+        code(&first),
+        1,
+        "the first run left the file unfinished: {}",
+        stderr(&first)
+    );
+    assert!(
+        stderr(&first).contains("ran out") || stderr(&first).contains("held by"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(files_below(&stand.archive_dir()).len(), 1);
+    assert!(files_in(&stand.inbox()).is_empty());
+}
+
+/// Sets a file's modification time `ago` in the past.
+fn age(path: &Path, ago: Duration) {
+    let file = fs::File::options().append(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
+}
+
+#[test]
+fn a_file_whose_processing_keeps_dying_is_set_aside_and_the_flow_moves_on() {
+    let (stand, odoo) = real_stand("");
+    stand.drop_sample("products-1.xml");
+    age(
+        &stand.inbox().join("products-1.xml"),
+        Duration::from_secs(600),
+    );
+    let newer = products_xml(2, "newer").replace("SKU-", "NEW-");
+    fs::write(stand.inbox().join("products-2.xml"), newer).unwrap();
+    age(
+        &stand.inbox().join("products-2.xml"),
+        Duration::from_secs(60),
+    );
+    // The oldest file is taken first and kills the process, three times (max_attempts).
+    for _ in 0..3 {
+        stand.run_until_killed("fetched", &["run", "--once"]);
+        assert!(stand.inbox().join("products-1.xml").exists());
+    }
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 1, "a file went to error/: {}", stderr(&out));
+    assert_eq!(
+        files_in(&stand.error_dir()),
+        [
+            "products-1.xml",
+            "products-1.xml.error.json",
+            "products-1.xml.error.txt"
+        ]
+    );
+    let report = fs::read_to_string(stand.error_dir().join("products-1.xml.error.txt")).unwrap();
+    assert!(report.contains("stopped 3 times"), "{report}");
+    assert!(report.contains("max_attempts"), "{report}");
+    assert!(
+        report.contains("edi-bridge replay products products-1.xml"),
+        "{report}"
+    );
+    // The flow moved on: the newer file was applied and archived.
+    let archived = files_below(&stand.archive_dir());
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert!(archived[0].ends_with("/products-2.xml"), "{archived:?}");
+    assert_eq!(products(&odoo).len(), 2);
+}
+
+#[test]
+fn a_file_that_must_wait_holds_back_the_newer_files_of_its_flow() {
+    let (stand, odoo) = real_stand("done_marker = \".done\"");
+    let older = products_xml(2, "older");
+    let newer = products_xml(2, "newer");
+    fs::write(stand.inbox().join("a-older.xml"), older).unwrap();
+    age(&stand.inbox().join("a-older.xml"), Duration::from_secs(600));
+    fs::write(stand.inbox().join("b-newer.xml"), newer).unwrap();
+    age(&stand.inbox().join("b-newer.xml"), Duration::from_secs(60));
+    fs::write(stand.inbox().join("b-newer.xml.done"), "").unwrap();
+    // The older file waits for its marker: the newer one waits behind it.
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(products(&odoo).is_empty(), "nothing applied out of order");
+    assert!(stand.inbox().join("b-newer.xml").exists());
+    assert!(
+        stdout(&out).contains("waits for a-older.xml")
+            || stderr(&out).contains("waits for a-older.xml"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Its marker arrives: both apply, the older first, so the newer values stay.
+    fs::write(stand.inbox().join("a-older.xml.done"), "").unwrap();
+    let out = stand.run(&["run", "--once"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(files_below(&stand.archive_dir()).len(), 2);
+    let names: Vec<String> = products(&odoo)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("newer")), "{names:?}");
+}

@@ -36,6 +36,9 @@ pub struct ImportFlow {
     pub format: Format,
     /// `on_record_error`, default `skip`.
     pub on_record_error: OnRecordError,
+    /// Tries of a file that may die (the process killed, or out of time) before it is set
+    /// aside in `error/` as a poison file (`max_attempts`, default 3).
+    pub max_attempts: u32,
     /// `[flows.<name>.mapping]`.
     pub mapping: Mapping,
 }
@@ -134,6 +137,11 @@ pub(super) fn parse_import(t: &mut Node) -> Result<ImportFlow, ConfigError> {
         ])?,
         None => OnRecordError::Skip,
     };
+    let max_attempts = t
+        .take("max_attempts")
+        .map(|i| i.count(1..=1000))
+        .transpose()?
+        .map_or(3, |n| n as u32);
     let format = match kind {
         Kind::Xml => {
             if let Some(key) = CSV_KEYS.iter().find(|k| t.has(k)) {
@@ -178,6 +186,7 @@ pub(super) fn parse_import(t: &mut Node) -> Result<ImportFlow, ConfigError> {
         max_file_size: max_file_size.unwrap_or(2 << 30),
         format,
         on_record_error,
+        max_attempts,
         mapping,
     })
 }

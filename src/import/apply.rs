@@ -3,11 +3,13 @@
 //! dry run the operations are printed as JSON lines instead, and the ledger is left as it was
 //! (a file a dry run looked at is never marked applied).
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use serde_json::Value;
 
-use super::claim::{LEASE, Prepared};
+use super::claim::Prepared;
 use super::pass::{Runner, crash_point, now_ms};
 use crate::config::{Flow, ImportFlow};
 use crate::error::Consequence;
@@ -39,15 +41,49 @@ impl Runner {
             let _ = out.flush();
             return Ok(());
         }
-        for p in prepared.iter() {
+        for p in prepared.iter_mut().filter(|p| p.left.is_none()) {
             if let Err(e) = self.ledger().applying(p.rec.id, &self.holder, p.records) {
-                return Err((e.to_string(), false));
+                p.left = Some(e.to_string());
             }
         }
+        if prepared.iter().all(|p| p.left.is_some()) {
+            return Ok(());
+        }
         let client = self.odoo().await?;
-        let files: Vec<&[Operation]> = prepared.iter().map(|p| p.operations.as_slice()).collect();
+        // A file that left the pass sends nothing: its operations are not given to Odoo.
+        let files: Vec<&[Operation]> = prepared
+            .iter()
+            .map(|p| match p.left {
+                None => p.operations.as_slice(),
+                Some(_) => &[],
+            })
+            .collect();
         let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
-        let mut applier = Applier::new(client, self.config.odoo.batch_size);
+        let left: RefCell<BTreeMap<usize, String>> = RefCell::new(BTreeMap::new());
+        let lease = self.config.ledger.lease;
+        // Before a batch is sent, every file whose records it carries must still be this run's:
+        // its claim is renewed in the transaction that checks holder and expiry. A file whose
+        // claim is lost (another run may be applying it now) leaves at once.
+        let mut before_batch = |carried: &[usize]| {
+            let mut left = left.borrow_mut();
+            let mut leaving = BTreeSet::new();
+            for &file in carried {
+                if left.contains_key(&file) {
+                    leaving.insert(file);
+                    continue;
+                }
+                if let Err(e) = self
+                    .ledger()
+                    .renew(ids[file], &self.holder, lease, now_ms())
+                {
+                    left.insert(file, e.to_string());
+                    leaving.insert(file);
+                }
+            }
+            leaving
+        };
+        // A batch the ledger could not record stops its file: nothing more of it is sent,
+        // and it is not finished in this pass.
         let mut record_batch = |done: BatchDone| {
             if let Err(e) = self.ledger().batch_done(
                 ids[done.file],
@@ -57,17 +93,17 @@ impl Runner {
                 &done.outcome,
             ) {
                 tracing::error!("ledger: {e}");
+                left.borrow_mut().entry(done.file).or_insert(e.to_string());
             }
-            let _ = self
-                .ledger()
-                .renew(ids[done.file], &self.holder, LEASE, now_ms());
             crash_point("batch");
         };
+        let mut applier = Applier::new(client, self.config.odoo.batch_size);
         let results = applier
-            .apply(
+            .apply_guarded(
                 &import.mapping,
                 &files,
                 import.on_record_error,
+                &mut before_batch,
                 &mut record_batch,
             )
             .await
@@ -75,7 +111,13 @@ impl Runner {
                 let stop = e.consequence() == Consequence::Stop;
                 (format!("Odoo: {e}"), stop)
             })?;
+        for (file, why) in left.into_inner() {
+            prepared[file].left.get_or_insert(why);
+        }
         for (p, result) in prepared.iter_mut().zip(results) {
+            if p.left.is_some() {
+                continue;
+            }
             if !result.failed.is_empty() {
                 p.stage = Stage::Odoo;
             }
@@ -87,13 +129,18 @@ impl Runner {
         // A file with problems goes from here straight to error/ (its report is written into
         // the ledger first): were it marked applied, a crash now would let the next pass
         // archive it as a success. Left mid-way, it is redone — every action is idempotent.
-        for p in prepared.iter().filter(|p| p.problems.is_empty()) {
+        for p in prepared
+            .iter_mut()
+            .filter(|p| p.left.is_none() && p.problems.is_empty())
+        {
             let failed = p.records.saturating_sub(p.applied.len() as u64);
             if let Err(e) =
                 self.ledger()
                     .applied(p.rec.id, &self.holder, p.applied.len() as u64, failed, None)
             {
+                // Never finished on a state that did not commit: the next pass redoes it.
                 tracing::error!("ledger: {e}");
+                p.left = Some(e.to_string());
             }
         }
         crash_point("applied");

@@ -4,19 +4,15 @@
 //! downloads of finished attempts are swept from the spool.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::pass::{Runner, crash_point, now_ms};
 use super::validate::check_and_map;
 use crate::config::{Flow, ImportFlow, OnRecordError};
 use crate::error::Consequence;
-use crate::ledger::FileRecord;
+use crate::ledger::{FileRecord, holder_is_dead};
 use crate::operation::Operation;
 use crate::report::{Problem, Stage};
 use crate::transport::{self, AnyTransport, Entry, Transport};
-
-/// How long a claim holds a file before another run may take it over.
-pub(super) const LEASE: Duration = Duration::from_secs(30 * 60);
 
 /// A file fetched, validated and mapped, waiting for its operations to be applied.
 pub(super) struct Prepared {
@@ -30,40 +26,15 @@ pub(super) struct Prepared {
     pub(super) applied: Vec<u64>,
     /// Where the problems come from: the mapping, or Odoo refusing records.
     pub(super) stage: Stage,
+    /// Set when the file left the pass before it was finished: its claim was lost (another
+    /// run has it) or the ledger could not record a step. Nothing more is done with it here.
+    pub(super) left: Option<String>,
 }
 
 /// A file's fate decided before Odoo: waiting or rejected.
 pub enum Early {
     Wait(String),
     Reject(Stage, Vec<Problem>),
-}
-
-pub(super) fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// A lease holder is `host:pid:start-ms`, so a run can tell the leases of dead runs on its own
-/// host (after `kill -9`) from those of runs still working.
-pub(super) fn holder_name() -> String {
-    format!("{}:{}:{}", host_name(), std::process::id(), now_ms())
-}
-
-/// Whether `holder` names a process of this host that no longer runs.
-pub(super) fn holder_is_dead(holder: &str) -> bool {
-    let mut parts = holder.rsplitn(3, ':');
-    let (Some(_start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    if host != host_name() || pid.parse::<u32>().is_err() {
-        return false;
-    }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("edi-bridge"),
-        Err(_) => true,
-    }
 }
 
 impl Runner {
@@ -79,7 +50,7 @@ impl Runner {
             };
             if holder != self.holder && holder_is_dead(holder) {
                 tracing::info!(flow = %rec.flow, "{}: resuming the work of a run that stopped ({holder})", rec.name);
-                if let Err(e) = self.ledger().release(rec.id, holder) {
+                if let Err(e) = self.ledger().release_dead(rec.id, holder) {
                     tracing::warn!("ledger: {e}");
                 }
             }
@@ -176,6 +147,7 @@ impl Runner {
                     records,
                     applied: Vec::new(),
                     stage: Stage::Mapping,
+                    left: None,
                 })
             }
             Err(early) => Err((rec, entry, early)),
@@ -190,10 +162,11 @@ impl Runner {
             .join(format!("{}.data", rec.id))
     }
 
-    /// Extends this run's lease on a file.
+    /// Extends this run's lease on a file; fails when the claim was lost (another run holds
+    /// the file, or the lease ran out) or the ledger could not record it.
     pub(super) fn renew(&self, rec: &FileRecord) -> Result<(), String> {
         self.ledger()
-            .renew(rec.id, &self.holder, LEASE, now_ms())
+            .renew(rec.id, &self.holder, self.config.ledger.lease, now_ms())
             .map_err(|e| e.to_string())
     }
 }

@@ -35,6 +35,14 @@ impl Runner {
         let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         let mut complete = Vec::new();
         let mut next: Option<i64> = None;
+        // The oldest file that must wait (mtime, name): it holds back newer files of the flow.
+        let mut oldest_waiting: Option<(i64, String)> = None;
+        let mut must_wait = |entry: &Entry| {
+            let key = (entry.mtime, entry.name.clone());
+            if oldest_waiting.as_ref().is_none_or(|o| key < *o) {
+                oldest_waiting = Some(key);
+            }
+        };
         let present: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
         for entry in &entries {
             if !entry.is_file || settle::is_temporary(&entry.name) {
@@ -51,6 +59,7 @@ impl Runner {
                     match self.looks_truncated(t, import, entry, since, now).await {
                         Ok(None) => complete.push(entry.clone()),
                         Ok(Some(why)) => {
+                            must_wait(entry);
                             // Taken at its first listing only with its root closed: one that
                             // looks cut off is listed again after `settle`, as any other.
                             let second_listing = since + millis(import.settle);
@@ -64,6 +73,7 @@ impl Runner {
                             }
                         }
                         Err(why) => {
+                            must_wait(entry);
                             summary
                                 .unread
                                 .push((flow.name.clone(), entry.name.clone(), why))
@@ -71,6 +81,7 @@ impl Runner {
                     }
                 }
                 Readiness::Settling { until_ms } => {
+                    must_wait(entry);
                     next = next.max(Some(until_ms));
                     if last {
                         summary.not_ready.push((
@@ -81,16 +92,22 @@ impl Runner {
                     }
                 }
                 // Not waited for within a pass: `min_age` may be hours.
-                Readiness::TooYoung { .. } => summary.not_ready.push((
-                    flow.name.clone(),
-                    entry.name.clone(),
-                    "younger than the flow's `min_age`".into(),
-                )),
-                Readiness::NoMarker { marker } => summary.not_ready.push((
-                    flow.name.clone(),
-                    entry.name.clone(),
-                    format!("waiting for its done-marker {marker}"),
-                )),
+                Readiness::TooYoung { .. } => {
+                    must_wait(entry);
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        entry.name.clone(),
+                        "younger than the flow's `min_age`".into(),
+                    ))
+                }
+                Readiness::NoMarker { marker } => {
+                    must_wait(entry);
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        entry.name.clone(),
+                        format!("waiting for its done-marker {marker}"),
+                    ))
+                }
                 Readiness::Refused(why) => {
                     tracing::warn!(flow = %flow.name, "left alone: {:?}: {why}", entry.name);
                     summary.not_ready.push((
@@ -105,8 +122,23 @@ impl Runner {
         self.ledger()
             .forget_sightings_except(&flow.name, &present)
             .map_err(|e| e.to_string())?;
-        // Oldest first: when files of a pass touch the same records, the newest wins.
+        // Oldest first: files of a flow apply in the order the partner wrote them (mtime, then
+        // name), so when they touch the same records the newest wins. A file that must wait
+        // holds back the newer ones, in this pass and the next (it is still in the inbox).
         complete.sort_by(|a, b| (a.mtime, &a.name).cmp(&(b.mtime, &b.name)));
+        if let Some((mtime, older)) = oldest_waiting {
+            complete.retain(|e| {
+                let newer = (e.mtime, &e.name) > (mtime, &older);
+                if newer {
+                    summary.not_ready.push((
+                        flow.name.clone(),
+                        e.name.clone(),
+                        format!("waits for {older}, written before it, to be taken first"),
+                    ));
+                }
+                !newer
+            });
+        }
         Ok((complete, next))
     }
 

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::claim::{Early, LEASE, holder_name};
+use super::claim::{Early, Prepared};
 use crate::config::{Config, Direction, Flow, ImportFlow, Partner};
 use crate::error::Consequence;
-use crate::ledger::{FileRecord, Ledger, State};
+use crate::ledger::{FileRecord, Ledger, State, holder_name};
 use crate::odoo::client::OdooClient;
-use crate::report::RecordCounts;
+use crate::report::{Problem, RecordCounts, Stage};
 use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
 
 /// Where a file ended up after this pass.
@@ -232,14 +232,25 @@ impl Runner {
     ) {
         let dry_run = self.config.odoo.dry_run;
         let mut prepared = Vec::new();
+        // Files apply in the order the partner wrote them: once one must wait (held by another
+        // run, a download that failed), the newer files of the flow wait behind it.
+        let mut held_back: Option<String> = None;
         for entry in files {
+            if let Some(older) = &held_back {
+                summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    format!("waits for {older}, written before it, to be taken first"),
+                ));
+                continue;
+            }
             let claimed = self.ledger().claim(
                 &flow.name,
                 &entry.name,
                 entry.size,
                 entry.mtime,
                 &self.holder,
-                LEASE,
+                self.config.ledger.lease,
                 now_ms(),
             );
             let rec = match claimed {
@@ -250,6 +261,7 @@ impl Runner {
                         entry.name.clone(),
                         "held by another run".into(),
                     ));
+                    held_back = Some(entry.name.clone());
                     continue;
                 }
                 Err(e) => {
@@ -258,6 +270,18 @@ impl Runner {
                 }
             };
             crash_point("claimed");
+            // A poison file: its tries keep dying before they finish. Set aside in error/ so
+            // the rest of the flow goes on (a dry run leaves it to a real run).
+            if !dry_run
+                && rec.deaths >= import.max_attempts
+                && matches!(rec.state, State::Claimed | State::Fetched | State::Applying)
+            {
+                let outcome = self.set_aside(t, partner, flow, import, &rec, &entry).await;
+                summary
+                    .files
+                    .push(self.settle_outcome(flow, &rec, &entry, outcome));
+                continue;
+            }
             // An attempt an earlier run left unfinished: a dry run gives it back as it was.
             let resumed = rec.tries > 1;
             // A file whose Odoo writes completed before a crash is only archived.
@@ -305,7 +329,10 @@ impl Runner {
                 Ok(p) => prepared.push(p),
                 Err((rec, entry, early)) => {
                     let outcome = match early {
-                        Early::Wait(reason) => Ok(self.wait(&rec, reason)),
+                        Early::Wait(reason) => {
+                            held_back = Some(entry.name.clone());
+                            Ok(self.wait(&rec, reason))
+                        }
                         Early::Reject(stage, problems) => {
                             let failed = problems.len() as u64;
                             let counts = RecordCounts::nothing_applied(None, failed);
@@ -341,10 +368,11 @@ impl Runner {
         if prepared.is_empty() {
             return;
         }
-        // Files fetched early in a long pass keep their claims until they are finished.
-        for p in &prepared {
+        // Files fetched early in a long pass keep their claims until they are finished; one
+        // whose claim was lost meanwhile leaves the pass (another run may have it now).
+        for p in &mut prepared {
             if let Err(e) = self.renew(&p.rec) {
-                tracing::warn!(flow = %flow.name, "{}: {e}", p.entry.name);
+                p.left = Some(e);
             }
         }
         if let Err((why, stop)) = self.apply(flow, import, &mut prepared).await {
@@ -353,6 +381,10 @@ impl Runner {
             }
             for p in prepared {
                 let _ = std::fs::remove_file(&p.spool);
+                if let Some(left) = p.left.clone() {
+                    self.left_pass(flow, &p, left, summary);
+                    continue;
+                }
                 let outcome = Ok(self.wait(&p.rec, why.clone()));
                 summary
                     .files
@@ -361,6 +393,11 @@ impl Runner {
             return;
         }
         for p in prepared {
+            if let Some(left) = p.left.clone() {
+                let _ = std::fs::remove_file(&p.spool);
+                self.left_pass(flow, &p, left, summary);
+                continue;
+            }
             let resumed = p.rec.tries > 1;
             let outcome = if p.problems.is_empty() {
                 if dry_run {
@@ -414,6 +451,53 @@ impl Runner {
                 .files
                 .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
         }
+    }
+
+    /// Moves a poison file to `error/` with a report that says how many tries died.
+    async fn set_aside(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+    ) -> Result<Outcome, TransportError> {
+        let mut why = format!(
+            "processing this file stopped {} times without finishing (edi-bridge was killed, or \
+             ran out of time and lost its claim), and the flow allows {} (`max_attempts`)",
+            rec.deaths, import.max_attempts
+        );
+        if rec.state == State::Applying {
+            why.push_str(
+                "; some of its records may have been applied in Odoo before it stopped, and a \
+                 replay applies them again, safely",
+            );
+        }
+        let problems = vec![Problem::new(why)];
+        let counts = RecordCounts::nothing_applied(None, 0);
+        tracing::warn!(flow = %flow.name, "{}: set aside after {} tries died", entry.name, rec.deaths);
+        self.quarantine(
+            t,
+            partner,
+            flow,
+            import,
+            rec,
+            entry,
+            Stage::Poison,
+            problems,
+            counts,
+        )
+        .await
+    }
+
+    /// A file that left the pass unfinished (its claim lost, or a ledger write failed): it
+    /// stays in the inbox untouched, for the run that holds it now or for the next pass.
+    fn left_pass(&self, flow: &Flow, p: &Prepared, why: String, summary: &mut PassSummary) {
+        tracing::warn!(flow = %flow.name, "{} left this pass unfinished: {why}", p.entry.name);
+        summary
+            .unread
+            .push((flow.name.clone(), p.entry.name.clone(), why));
     }
 
     /// A transient failure while finishing (SFTP gone) leaves the file waiting.

@@ -2,7 +2,6 @@
 //! destination is recorded as done (a leftover copy in the inbox is removed only when its content
 //! is the one processed); an attempt whose file vanished is abandoned.
 
-use super::claim::LEASE;
 use super::pass::{Runner, now_ms};
 use crate::config::{Flow, ImportFlow};
 use crate::ledger::{FileRecord, State};
@@ -55,7 +54,7 @@ impl Runner {
                     rec.size,
                     rec.mtime,
                     &self.holder,
-                    LEASE,
+                    self.config.ledger.lease,
                     now_ms(),
                 )
                 .map_err(|e| e.to_string())?

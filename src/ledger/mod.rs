@@ -11,16 +11,19 @@
 //! instances; the claim is a single transaction there too.
 //!
 //! Tables: `sightings` (what the last listings showed, for completeness across polls), `files`
-//! (one row per attempt at a file), `batches` (what each Odoo batch of an attempt did). The
+//! (one row per attempt at a file), `batches` (what each Odoo batch of an attempt did),
+//! `stock_set` (per flow and stock key, the newest set_stock file that set it, for refusing
+//! stale stock files) and `force_stale` (stale stock files ops asked to apply anyway). The
 //! schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings older files up to date.
 //!
-//! The parts: `state` holds the state machine and the leases (every transition, the only
+//! The parts: `lease` the default lease, holder names and the liveness rule; `state` holds the state machine and the leases (every transition, the only
 //! writer of a file's state); `queries` the read-only questions of `status`, `explain` and a
 //! pass's repairs; `sightings` what the listings showed; `schema` the tables, their
 //! migrations and how a row reads back. This module holds the [`Ledger`] handle itself:
 //! opening, the connection, and the transactions every part runs in. `impl Ledger` is spread
 //! over the parts; everything public is re-exported here.
 
+mod lease;
 mod queries;
 mod schema;
 mod sightings;
@@ -36,6 +39,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::Consequence;
 use schema::migrate;
 
+pub use lease::{DEFAULT_LEASE, holder_is_dead, holder_name, host_name, is_live};
 pub use queries::FlowCounts;
 pub use schema::MIGRATIONS;
 pub use sightings::Sighting;
@@ -75,6 +79,9 @@ pub struct FileRecord {
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// Tries of this attempt that ended without a word: the process was killed, or its lease
+    /// ran out and another run took the file over. A poison file is one whose tries keep dying.
+    pub deaths: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +90,10 @@ pub enum LedgerError {
     Sqlite(#[from] rusqlite::Error),
     #[error("ledger: file {id} is held by {holder}, not by this run")]
     NotHolder { id: i64, holder: String },
+    #[error(
+        "ledger: the claim of this run on file {id} ran out; another run may take the file over"
+    )]
+    LeaseExpired { id: i64 },
     #[error("ledger: file {id} cannot go from {from:?} to {to:?}")]
     BadTransition { id: i64, from: State, to: State },
     #[error("ledger: there is no file {id}")]
@@ -106,7 +117,7 @@ impl LedgerError {
                 }
                 _ => Consequence::Stop,
             },
-            LedgerError::NotHolder { .. } => Consequence::Retry,
+            LedgerError::NotHolder { .. } | LedgerError::LeaseExpired { .. } => Consequence::Retry,
             LedgerError::BadTransition { .. }
             | LedgerError::UnknownFile { .. }
             | LedgerError::TooNew { .. } => Consequence::Stop,

@@ -52,6 +52,23 @@ pub const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (file_id, batch_no)
     );",
+    // 2: tries that died (killed or out of time), the stock each set_stock file set, and the
+    // stale stock files ops asked to apply anyway.
+    "ALTER TABLE files ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE stock_set (
+        flow TEXT NOT NULL,
+        stock_key TEXT NOT NULL,
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        name TEXT NOT NULL,
+        mtime INTEGER NOT NULL,
+        PRIMARY KEY (flow, stock_key)
+    );
+    CREATE TABLE force_stale (
+        flow TEXT NOT NULL,
+        name TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (flow, name)
+    );",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.
@@ -82,7 +99,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
 pub(super) const RECORD_COLUMNS: &str = "id, flow, name, size, mtime, sha256, attempt, previous_id, tries, \
      state, \
      detail, destination, holder, lease_until, records_total, records_applied, records_failed, \
-     created_at, updated_at";
+     created_at, updated_at, deaths";
 
 pub(super) fn read_record(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
     Ok(FileRecord {
@@ -105,6 +122,7 @@ pub(super) fn read_record(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
         records_failed: row.get::<_, Option<i64>>(16)?.map(|n| n as u64),
         created_at: row.get(17)?,
         updated_at: row.get(18)?,
+        deaths: row.get(19)?,
     })
 }
 

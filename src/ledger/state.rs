@@ -194,11 +194,15 @@ impl Ledger {
                         return Ok(None);
                     }
                     if old.size == size && old.mtime == mtime {
+                        // Another run held it and its lease ran out: that try died (killed
+                        // elsewhere, or out of time). A try that ended in `waiting` or was
+                        // released holds nothing.
+                        let died = old.holder.as_deref().is_some_and(|h| h != holder);
                         tx.execute(
                             "UPDATE files SET holder = ?2, lease_until = ?3, tries = tries + 1, \
                              state = COALESCE(waiting_from, state), waiting_from = NULL, \
-                             updated_at = ?4 WHERE id = ?1",
-                            params![old.id, holder, until, now_ms],
+                             deaths = deaths + ?5, updated_at = ?4 WHERE id = ?1",
+                            params![old.id, holder, until, now_ms, i64::from(died)],
                         )?;
                         old.id
                     } else {
@@ -218,7 +222,10 @@ impl Ledger {
         })
     }
 
-    /// Extends `holder`'s lease on attempt `id` to `now_ms + lease` (long downloads, big files).
+    /// Extends `holder`'s lease on attempt `id` to `now_ms + lease`, in the transaction that
+    /// checks the claim still holds: `NotHolder` when another run took the file, `LeaseExpired`
+    /// when the lease ran out (another run may take it at any moment). Either way the caller
+    /// must leave the file alone — nothing more of it may be written to Odoo.
     pub fn renew(
         &self,
         id: i64,
@@ -236,10 +243,30 @@ impl Ledger {
                     to: record.state,
                 });
             }
+            if !super::is_live(record.lease_until, now_ms) {
+                return Err(LedgerError::LeaseExpired { id });
+            }
             tx.execute(
                 "UPDATE files SET lease_until = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id, lease_end(now_ms, lease), now_ms],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Frees attempt `id` held by `holder`, a run found dead (killed on this host): the next
+    /// claim takes it at once, and the try counts as one that died.
+    pub fn release_dead(&self, id: i64, holder: &str) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            let record = load(tx, id)?;
+            check_holder(&record, holder)?;
+            if !record.state.is_terminal() {
+                tx.execute(
+                    "UPDATE files SET holder = NULL, lease_until = NULL, deaths = deaths + 1, \
+                     updated_at = ?2 WHERE id = ?1",
+                    params![id, clock_ms()],
+                )?;
+            }
             Ok(())
         })
     }

@@ -155,6 +155,23 @@ impl<'a> Applier<'a> {
         on_record_error: OnRecordError,
         progress: &mut dyn FnMut(BatchDone),
     ) -> Result<Vec<FileResult>, OdooError> {
+        let mut all_stay = |_: &[usize]| BTreeSet::new();
+        self.apply_guarded(mapping, files, on_record_error, &mut all_stay, progress)
+            .await
+    }
+
+    /// [`Applier::apply`], with `before` asked before every batch is sent (and before a full
+    /// snapshot's zeroing): given the files whose records the batch carries, it answers the
+    /// files that must leave (their claim is lost, or their ledger could not record it).
+    /// Nothing more of those files is sent, this batch or later; their results are partial.
+    pub async fn apply_guarded(
+        &mut self,
+        mapping: &Mapping,
+        files: &[&[Operation]],
+        on_record_error: OnRecordError,
+        before: &mut dyn FnMut(&[usize]) -> BTreeSet<usize>,
+        progress: &mut dyn FnMut(BatchDone),
+    ) -> Result<Vec<FileResult>, OdooError> {
         let work = match &mapping.action {
             Action::Upsert(upsert) => Work::Upsert {
                 model: &mapping.model,
@@ -177,9 +194,18 @@ impl<'a> Applier<'a> {
             .collect();
         let mut batch_no = 0u32;
         loop {
-            let batch = next_batch(&mut queue, files, &guard, self.batch_size);
+            let mut batch = next_batch(&mut queue, files, &guard, self.batch_size);
             if batch.is_empty() {
                 break;
+            }
+            let carried: BTreeSet<usize> = batch.iter().map(|at| at.file).collect();
+            let leaving = before(&carried.into_iter().collect::<Vec<_>>());
+            if !leaving.is_empty() {
+                guard.stopped.extend(leaving);
+                batch.retain(|at| !guard.is_stopped(at.file));
+                if batch.is_empty() {
+                    continue;
+                }
             }
             batch_no += 1;
             let (out, after) = self.run_batch(&work, files, &batch, &guard).await?;
@@ -204,6 +230,10 @@ impl<'a> Applier<'a> {
             snapshot: Snapshot::Full,
         } = work
         {
+            let going_on: Vec<usize> = (0..files.len()).filter(|f| !guard.is_stopped(*f)).collect();
+            if !going_on.is_empty() {
+                guard.stopped.extend(before(&going_on));
+            }
             self.zero_absent(&stock, &mut guard, &mut results, &mut batch_no, progress)
                 .await?;
         }
