@@ -72,7 +72,9 @@ impl Runner {
                                     .push((flow.name.clone(), entry.name.clone(), why))
                             }
                         }
-                        Err(why) => {
+                        // Gone since the listing: another run took it. Nothing to wait for.
+                        Err(None) => {}
+                        Err(Some(why)) => {
                             must_wait(entry);
                             summary
                                 .unread
@@ -144,6 +146,8 @@ impl Runner {
 
     /// For XML: a file whose root element is not closed may still be uploading. It waits until
     /// it has been unchanged for `settle_max`; then it is taken (and fails as truncated).
+    /// `Err(None)`: the file left the inbox since it was listed; `Err(Some(why))`: its end
+    /// could not be read.
     pub(super) async fn looks_truncated(
         &self,
         t: &mut AnyTransport,
@@ -151,7 +155,7 @@ impl Runner {
         entry: &Entry,
         since: i64,
         now: i64,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Option<String>> {
         if !matches!(import.format, Format::Xml { .. }) || entry.size == 0 {
             return Ok(None);
         }
@@ -166,7 +170,8 @@ impl Runner {
             .await
         {
             Ok(tail) => tail,
-            Err(e) => return Err(format!("its end could not be read ({e}); it waits")),
+            Err(TransportError::NotFound { .. }) => return Err(None),
+            Err(e) => return Err(Some(format!("its end could not be read ({e}); it waits"))),
         };
         if settle::root_closed(&tail, root.as_deref()) {
             return Ok(None);
