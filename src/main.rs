@@ -68,6 +68,10 @@ enum Command {
         /// Every failed file of the flow.
         #[arg(long, conflicts_with = "files")]
         all: bool,
+        /// set_stock: apply the files even where a newer file already set the same stock
+        /// (setting it back to these older levels on purpose). Names the files; not with --all.
+        #[arg(long, conflicts_with = "all")]
+        force_stale: bool,
     },
     /// Test the config, every partner (host key, login, folders) and Odoo (login, models,
     /// fields, rights): a table; exit 0 only when all is well.
@@ -97,9 +101,12 @@ fn main() -> ExitCode {
         Command::Run { once, flows } => runtime.block_on(run(config, once, flows)),
         Command::Validate { file, flow } => validate(&config, &file, &flow),
         Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
-        Command::Replay { flow, files, all } => {
-            runtime.block_on(replay(&config, &flow, &files, all))
-        }
+        Command::Replay {
+            flow,
+            files,
+            all,
+            force_stale,
+        } => runtime.block_on(replay(&config, &flow, &files, all, force_stale)),
         Command::Status { json } => status(&config, json),
         Command::Check => runtime.block_on(check(&config)),
     };
@@ -295,19 +302,51 @@ async fn explain_file(config: Arc<Config>, flow: &str, file: &str) -> u8 {
     }
 }
 
-async fn replay(config: &Config, flow: &str, files: &[String], all: bool) -> u8 {
+async fn replay(config: &Config, flow: &str, files: &[String], all: bool, force: bool) -> u8 {
     if let Err(code) = check_flow_names(config, &[flow.to_string()]) {
         return code;
+    }
+    // Marked before the move: the next pass must not judge the file before it knows.
+    let ledger = if force {
+        match Ledger::open(&config.ledger.path) {
+            Ok(ledger) => Some(ledger),
+            Err(e) => {
+                eprintln!("error: {}: {e}", config.ledger.path.display());
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(ledger) = &ledger {
+        let now = jiff::Timestamp::now().as_millisecond();
+        for name in files {
+            if let Err(e) = ledger.force_stale(flow, name, now) {
+                eprintln!("error: ledger: {e}");
+                return 1;
+            }
+        }
     }
     match edi_bridge::import::replay::replay(config, flow, files, all).await {
         Ok(done) => {
             let mut refused = false;
             for r in &done {
                 match r {
-                    Replayed::Moved { from, to } => println!("moved {from} → {to}"),
+                    Replayed::Moved { from, to } => {
+                        if ledger.is_some() {
+                            println!(
+                                "moved {from} → {to} (applied even where newer files set the stock)"
+                            );
+                        } else {
+                            println!("moved {from} → {to}");
+                        }
+                    }
                     Replayed::Refused { name, why } => {
                         refused = true;
                         eprintln!("not moved {name}: {why}");
+                        if let Some(ledger) = &ledger {
+                            let _ = ledger.forced_stale_done(flow, name);
+                        }
                     }
                 }
             }

@@ -41,6 +41,9 @@ pub enum Stage {
     /// Processing the file died (the process was killed, or ran out of time) `max_attempts`
     /// times: it is set aside so the flow moves on.
     Poison,
+    /// Stock levels older than levels a newer file of the flow already set: not applied, so
+    /// stock is never set back by a report that arrives late.
+    Stale,
 }
 
 impl Stage {
@@ -54,6 +57,7 @@ impl Stage {
             Stage::Mapping => "mapping",
             Stage::Odoo => "odoo",
             Stage::Poison => "poison",
+            Stage::Stale => "stale",
         }
     }
 
@@ -76,6 +80,10 @@ impl Stage {
                 "processing this file stopped without finishing too many times (edi-bridge was \
                  killed, or ran out of time, while working on it), so it was set aside for the \
                  other files of the flow to go on."
+            }
+            Stage::Stale => {
+                "some stock levels in this file are older than levels a newer file already set; \
+                 they were not applied, so the stock was not set back."
             }
         }
     }
@@ -482,6 +490,15 @@ impl ErrorReport {
             }
             _ => "fix the file",
         };
+        if self.stage == Stage::Stale && !self.dry_run {
+            return format!(
+                "to apply this older report on purpose anyway (setting the stock back to it), run \
+                 `edi-bridge replay {} {} --force-stale`. It will be processed as attempt {}.",
+                shell_word(&self.flow),
+                shell_word(&self.file_name),
+                self.attempt + 1
+            );
+        }
         if self.dry_run {
             // The file never left the inbox: there is nothing to move back.
             return format!(

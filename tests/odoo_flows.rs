@@ -183,6 +183,100 @@ lot = {{ path = "Lot", optional = true }}
     );
 }
 
+/// A stock report with `lines` (sku, on hand) at WH/Stock, written `age` ago.
+fn stock_report(dir: &std::path::Path, name: &str, lines: &[(&str, f64)], age_s: u64) {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<StockReport>\n");
+    for (sku, qty) in lines {
+        xml.push_str(&format!(
+            "  <Line><Sku>{sku}</Sku><OnHand>{qty}</OnHand></Line>\n"
+        ));
+    }
+    xml.push_str("</StockReport>\n");
+    let path = dir.join(name);
+    fs::write(&path, xml).unwrap();
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(written)
+        .unwrap();
+}
+
+#[test]
+fn an_older_stock_report_arriving_late_never_sets_stock_back_unless_forced() {
+    let (stand, odoo) = stand(18, "", "");
+    stand.drop_sample("products-1.xml");
+    assert_eq!(code(&stand.run(&["run", "--once", "products"])), 0);
+    let inbox = stand.sshd.data_dir().join("out/stock");
+    fs::create_dir_all(&inbox).unwrap();
+    let config = fs::read_to_string(&stand.config).unwrap()
+        + &format!(
+            r#"
+[flows.stock]
+partner = "acme"
+direction = "import"
+inbox = "{inbox}"
+pattern = "STOCK_*.xml"
+settle = "1s"
+schema = "{REPO}/xsd/stock.xsd"
+
+[flows.stock.mapping]
+record = "/StockReport/Line"
+action = "set_stock"
+product = {{ path = "Sku", by = "default_code" }}
+quantity = "OnHand"
+location = "WH/Stock"
+"#,
+            inbox = inbox.display()
+        );
+    fs::write(&stand.config, config).unwrap();
+    let id = |code: &str| product_by_code(&odoo, code)[0]["id"].as_i64().unwrap();
+    let (desk, cabinet) = (id("FURN-DESK-160"), id("FURN-CAB-3D"));
+
+    // The 09:00 report arrives first and is applied.
+    stock_report(&inbox, "STOCK_0900.xml", &[("FURN-DESK-160", 30.0)], 100);
+    let out = stand.run(&["run", "--once", "stock"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(odoo.qty_available(desk), 30.0);
+
+    // The 08:00 report arrives late: its desk level is stale, its cabinet level is not.
+    stock_report(
+        &inbox,
+        "STOCK_0800.xml",
+        &[("FURN-DESK-160", 24.0), ("FURN-CAB-3D", 5.0)],
+        200,
+    );
+    let out = stand.run(&["run", "--once", "stock"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(odoo.qty_available(desk), 30.0, "stock was not set back");
+    assert_eq!(
+        odoo.qty_available(cabinet),
+        5.0,
+        "the line no newer file set applies"
+    );
+    let error = inbox.join("error");
+    let report = fs::read_to_string(error.join("STOCK_0800.xml.error.txt")).unwrap();
+    assert!(report.contains("already set by STOCK_0900.xml"), "{report}");
+    assert!(report.contains("not applied"), "{report}");
+    assert!(
+        report.contains("edi-bridge replay stock STOCK_0800.xml --force-stale"),
+        "{report}"
+    );
+
+    // Ops apply it on purpose.
+    let out = stand.run(&["replay", "stock", "STOCK_0800.xml", "--force-stale"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = stand.run(&["run", "--once", "stock"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(odoo.qty_available(desk), 24.0, "set back on purpose");
+    assert!(
+        files_in(&inbox.join("archive")).contains(&"STOCK_0800.xml".to_string()),
+        "{:?}",
+        files_below(&inbox)
+    );
+}
+
 #[test]
 fn an_odoo_outage_leaves_files_in_the_inbox_and_the_next_pass_applies_them() {
     let (stand, odoo) = stand(18, "", "");

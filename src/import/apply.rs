@@ -13,6 +13,7 @@ use super::claim::Prepared;
 use super::pass::{Runner, crash_point, now_ms};
 use crate::config::{Flow, ImportFlow};
 use crate::error::Consequence;
+use crate::mapping::config::Action;
 use crate::odoo::actions::{Applier, BatchDone, RecordFailure};
 use crate::odoo::client::OdooClient;
 use crate::operation::Operation;
@@ -28,6 +29,10 @@ impl Runner {
         import: &ImportFlow,
         prepared: &mut [Prepared],
     ) -> Result<(), (String, bool)> {
+        let set_stock = matches!(import.mapping.action, Action::SetStock(_));
+        if set_stock {
+            self.drop_stale(flow, prepared);
+        }
         if self.config.odoo.dry_run {
             // Nothing reaches Odoo, so nothing is recorded as applied: `applied` holds the
             // records a run without dry_run would send.
@@ -143,8 +148,95 @@ impl Runner {
                 p.left = Some(e.to_string());
             }
         }
+        if set_stock {
+            self.note_stock_set(flow, prepared);
+        }
         crash_point("applied");
         Ok(())
+    }
+
+    /// Stock levels are absolute: a line whose stock a newer file of the flow already set is
+    /// taken out of its file (the other lines still apply) with a problem naming that file, so
+    /// a report that arrives late never sets stock back — unless ops asked for it with
+    /// `replay --force-stale`.
+    fn drop_stale(&self, flow: &Flow, prepared: &mut [Prepared]) {
+        for p in prepared.iter_mut().filter(|p| p.left.is_none()) {
+            match self.ledger().is_forced_stale(&flow.name, &p.entry.name) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    p.left = Some(e.to_string());
+                    continue;
+                }
+            }
+            let keys: Vec<String> = p.operations.iter().map(stock_key).collect();
+            let newer =
+                match self
+                    .ledger()
+                    .stock_set_after(&flow.name, &keys, p.rec.mtime, &p.entry.name)
+                {
+                    Ok(newer) if newer.is_empty() => continue,
+                    Ok(newer) => newer,
+                    Err(e) => {
+                        p.left = Some(e.to_string());
+                        continue;
+                    }
+                };
+            let had_problems = !p.problems.is_empty();
+            let mut kept = Vec::with_capacity(p.operations.len());
+            for op in std::mem::take(&mut p.operations) {
+                let Some(by) = newer.get(&stock_key(&op)) else {
+                    kept.push(op);
+                    continue;
+                };
+                let part = |field: &str| op.key.get(field).map(text).unwrap_or_default();
+                let lot = match op.key.get("lot_id") {
+                    Some(lot) => format!(", lot {}", text(lot)),
+                    None => String::new(),
+                };
+                let written = jiff::Timestamp::from_second(by.mtime)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                p.problems.push(
+                    Problem::new(format!(
+                        "the stock of {} in {}{lot} was already set by {}, written later \
+                         ({written}): this older level is not applied",
+                        part("product_id"),
+                        part("location_id"),
+                        by.name
+                    ))
+                    .record(op.record)
+                    .at(op.line, None)
+                    .field("product_id")
+                    .value(part("product_id")),
+                );
+            }
+            p.operations = kept;
+            p.problems.sort_by_key(|x| x.record);
+            if !had_problems {
+                p.stage = Stage::Stale;
+            }
+        }
+    }
+
+    /// Records which stock keys each applied set_stock file set, for judging older files.
+    fn note_stock_set(&self, flow: &Flow, prepared: &[Prepared]) {
+        for p in prepared.iter().filter(|p| p.left.is_none()) {
+            let applied: BTreeSet<u64> = p.applied.iter().copied().collect();
+            let keys: Vec<String> = p
+                .operations
+                .iter()
+                .filter(|op| applied.contains(&op.record))
+                .map(stock_key)
+                .collect();
+            let noted = self
+                .ledger()
+                .stock_set(&flow.name, p.rec.id, &p.entry.name, p.rec.mtime, &keys)
+                .and_then(|()| self.ledger().forced_stale_done(&flow.name, &p.entry.name));
+            if let Err(e) = noted {
+                tracing::error!(flow = %flow.name, "{}: ledger: {e}", p.entry.name);
+            }
+        }
     }
 
     /// The Odoo connection of this run, opened once.
@@ -157,6 +249,19 @@ impl Runner {
                 })
             })
             .await
+    }
+}
+
+/// A set_stock line's stock key: product, location and lot as the flow's files name them.
+fn stock_key(op: &Operation) -> String {
+    serde_json::to_string(&op.key).unwrap_or_default()
+}
+
+/// A key value as text, without JSON quotes.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -18,7 +18,8 @@
 //!
 //! The parts: `lease` the default lease, holder names and the liveness rule; `state` holds the state machine and the leases (every transition, the only
 //! writer of a file's state); `queries` the read-only questions of `status`, `explain` and a
-//! pass's repairs; `sightings` what the listings showed; `schema` the tables, their
+//! pass's repairs; `sightings` what the listings showed; `stock_set` which file last set each
+//! stock key, and the stale files ops force; `schema` the tables, their
 //! migrations and how a row reads back. This module holds the [`Ledger`] handle itself:
 //! opening, the connection, and the transactions every part runs in. `impl Ledger` is spread
 //! over the parts; everything public is re-exported here.
@@ -28,6 +29,7 @@ mod queries;
 mod schema;
 mod sightings;
 mod state;
+mod stock_set;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +46,7 @@ pub use queries::FlowCounts;
 pub use schema::MIGRATIONS;
 pub use sightings::Sighting;
 pub use state::{State, allowed};
+pub use stock_set::StockSetBy;
 
 /// One attempt at one file, as the ledger knows it.
 #[derive(Debug, Clone, PartialEq)]
