@@ -1,9 +1,11 @@
-//! Holds the Odoo stand-in to reality: every request recorded from a real Odoo 18 and Odoo 19
+//! Holds the Odoo stand-in to reality: every request recorded from a real Odoo 17, 18 and 19
 //! (`shared/odoo-transcripts/`) is replayed, in order, against a stand-in seeded with the same
 //! demo data, and the answer must have the recorded structure: the same HTTP status, the same
 //! JSON shape (same keys at every level, same types, integers staying integers and floats
 //! floats), the same error identity (`error.code`, `error.message`, the exception name and the
 //! first line of its message) and — unless an exemption says why not — the very same values.
+//! The second recording (18/76–, 19/83–) was made on fresh servers: the stand-in starts afresh
+//! there with the data that recording made first.
 //!
 //! Ids in later requests refer to records created by earlier ones. PostgreSQL sequences also
 //! advance on rolled-back inserts and on earlier test runs, so before a recorded `create`,
@@ -11,10 +13,9 @@
 //! ([`OdooStandin::advance_sequence`]) — seeding the same starting state, nothing more.
 //!
 //! Nothing is skipped silently: every exemption is in [`EXEMPTIONS`] with its reason, printed
-//! by the test, and must match a transcript. The second recording (2026-11-29: the client's own
-//! calls, refusals, pickings and their validation, the webhook) is listed by number in
-//! [`SECOND_RECORDING`]: its exchanges are counted and named in the output as not replayed until
-//! the stand-in speaks them.
+//! by the test, and must match a transcript. Exchanges the stand-in does not answer as
+//! recorded yet are listed by number with their reason in [`NOT_YET`]: still sent, their
+//! differences printed, and one that matches fails the test until it is taken off the list.
 
 mod support;
 
@@ -22,20 +23,205 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use support::standin::{OdooStandin, StandinOptions};
+use support::standin::{Fault, OdooStandin, StandinOptions};
 
-/// The numbers of the second recording's exchanges per version (first, last), which the stand-in
-/// does not speak yet: lots and lot-tracked quants, a limited user's refusals, `load` with `.id`,
-/// version-specific price digits, pickings with their moves, validation and backorders,
-/// `message_post`, and the webhook Odoo sends. The first recording (every lower number) is
-/// replayed in full.
-const SECOND_RECORDING: &[(u32, u32, u32)] = &[(18, 76, 180), (19, 83, 184)];
+/// Exchanges the stand-in does not answer as recorded yet: version, file numbers, and why.
+/// They are still sent, in order (later exchanges depend on what they leave behind), and
+/// their differences are printed, not failed. The list is exact: an exchange listed here that
+/// matches is an error, so it shrinks as the stand-in learns.
+struct NotYet {
+    version: u32,
+    numbers: &'static [u32],
+    reason: &'static str,
+}
 
-fn in_second_recording(version: u32, name: &str) -> bool {
+const NOT_YET: &[NotYet] = &[
+    NotYet {
+        version: 17,
+        numbers: &[22, 23, 24],
+        reason: "product.template `load` with external ids: the stand-in's template and ir.model.data ids are not seeded as on the recorded 17",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[25],
+        reason: "a 17 `load` column naming an unknown field raises a bare builtins.KeyError; the stand-in answers 18's ValueError",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[28, 29],
+        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[35, 37, 38, 42, 55, 118],
+        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type, duplicate lot, duplicate field) are not spoken by the stand-in",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[48],
+        reason: "inventory moves: stock.move ids and names of the recorded 17 database are not seeded",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[54],
+        reason: "stock.lot has no product_qty in the stand-in",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[66, 79],
+        reason: "res.partner create/read with country_code and the TR17 address are not modelled",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[
+            67, 68, 69, 70, 71, 74, 76, 77, 78, 80, 81, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
+            94, 95, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108,
+        ],
+        reason: "17's deliveries need location_dest_id from the request (the delivery type has no default) and 17's validation rules (done picking → UserError, quantities without picked ship); the stand-in plays 18's",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[111, 112],
+        reason: "mail.message and ir.model ids of the recorded 17 database are not seeded",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[114, 115, 116, 117],
+        reason: "ir.model.fields create of x_edi_exported on 17: the stand-in's ir.model ids differ from 17's",
+    },
+    NotYet {
+        version: 17,
+        numbers: &[119, 120, 122, 123, 124, 125, 127],
+        reason: "base.automation (webhook) is not modelled",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[85, 86],
+        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[94],
+        reason: "stock.lot has no product_qty in the stand-in",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[96],
+        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[103, 104, 113],
+        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[126],
+        reason: "write of a missing many2one id: MissingError on 18, the stand-in raises the create's ValidationError",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[130, 131],
+        reason: "picking 13's moves: action_confirm/action_assign are not served on the recorded picking as created by 18/129",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[134, 135],
+        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[137],
+        reason: "res.partner country_code is not modelled",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[
+            138, 139, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 153, 154, 155, 156,
+            157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173,
+        ],
+        reason: "the delivery 18/129 creates is not confirmed or reserved by the stand-in (18/130–131), and WH/OUT/00009–00013 with moves 63–72, made between exchanges (not in the recording), are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[176],
+        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
+    },
+    NotYet {
+        version: 18,
+        numbers: &[177, 178, 180],
+        reason: "base.automation (webhook) is not modelled",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[92, 93],
+        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[99],
+        reason: "fields_get attribute min_display_digits (19) is not modelled",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[102],
+        reason: "stock.lot has no product_qty in the stand-in",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[104],
+        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[111, 112, 121],
+        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[128, 129, 132, 133, 139],
+        reason: "19's wordings (unknown field \"on 'x'\", domain \"in condition\", the FK violation text) are not spoken by the stand-in",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[137, 138],
+        reason: "action_confirm/action_assign are not served over JSON-2 by the stand-in",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[141, 142],
+        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[144],
+        reason: "res.partner country_code is not modelled",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[
+            145, 146, 148, 149, 150, 151, 152, 153, 154, 155, 156, 158, 159, 160, 161, 162, 163,
+            164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178,
+        ],
+        reason: "the delivery 19/136 creates is not confirmed over JSON-2 by the stand-in (19/137–138), and the pickings made between exchanges (not in the recording) are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[180],
+        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
+    },
+    NotYet {
+        version: 19,
+        numbers: &[181, 182, 184],
+        reason: "base.automation (webhook) is not modelled",
+    },
+];
+
+fn not_yet(version: u32, name: &str) -> Option<&'static NotYet> {
     let number = leading_number(name);
-    SECOND_RECORDING
+    NOT_YET
         .iter()
-        .any(|&(v, first, last)| v == version && (first..=last).contains(&number))
+        .find(|n| n.version == version && n.numbers.contains(&number))
 }
 
 /// `"137-stock-…json"` → 137: transcripts run in recorded order, not in string order.
@@ -55,6 +241,9 @@ fn transcripts_dir(version: u32) -> PathBuf {
 enum Rule {
     /// Not replayed.
     NotReplayed,
+    /// The stand-in is told to fail the call as the busy database did
+    /// ([`Fault::SerializationFailure`]); structure and error identity are compared.
+    Busy,
     /// Same structure and error identity, but values depend on data the stand-in does not
     /// reproduce.
     ShapeOnly,
@@ -73,11 +262,54 @@ struct Exemption {
     reason: &'static str,
 }
 
+const HOOK: &str = "not a request to Odoo: Odoo's outgoing webhook request (POST (outgoing) \
+                    /hooks/…), which belongs to the HTTP hook endpoint to come";
+
+const BUSY: &str = "timing: Odoo answered SerializationFailure only after its own 5 retries \
+                    (15–18 s) against a second database session holding the row; the stand-in \
+                    is told to fail that call instead";
+
 const XMLRPC: &str = "XML-RPC: edi-bridge does not speak it (a None result faults after the \
                       commit, README 18 #9), so the stand-in does not serve /xmlrpc";
 
 /// Everything not listed here is compared value for value (tracebacks aside).
 const EXEMPTIONS: &[Exemption] = &[
+    Exemption {
+        version: 17,
+        file: "121-",
+        rule: Rule::NotReplayed,
+        reason: HOOK,
+    },
+    Exemption {
+        version: 17,
+        file: "126-",
+        rule: Rule::NotReplayed,
+        reason: HOOK,
+    },
+    Exemption {
+        version: 18,
+        file: "179-",
+        rule: Rule::NotReplayed,
+        reason: HOOK,
+    },
+    Exemption {
+        version: 19,
+        file: "183-",
+        rule: Rule::NotReplayed,
+        reason: HOOK,
+    },
+    Exemption {
+        version: 18,
+        file: "128-",
+        rule: Rule::Busy,
+        reason: BUSY,
+    },
+    Exemption {
+        version: 19,
+        file: "135-",
+        rule: Rule::Busy,
+        reason: BUSY,
+    },
     Exemption {
         version: 18,
         file: "66-",
@@ -393,20 +625,10 @@ fn created_ids(endpoint: &str, request: &Value, response: &Value) -> Option<(Str
     (!ids.is_empty()).then_some((model, ids))
 }
 
-async fn replay(version: u32) {
-    let mut opts = if version == 18 {
-        StandinOptions::v18()
-    } else {
-        StandinOptions::v19()
-    };
-    // The recorded servers: database names, and the API key as redacted in the recordings.
-    opts.database = if version == 18 { "edi" } else { "edi19" }.into();
-    opts.api_key = if version == 18 {
-        "<API_KEY>"
-    } else {
-        "<api-key>"
-    }
-    .into();
+/// A stand-in as a recorded server was before its first exchange: Odoo's demo data, with the
+/// recorded ids.
+fn start(opts: StandinOptions) -> OdooStandin {
+    let version = opts.version;
     let odoo = OdooStandin::start(opts);
     odoo.seed_demo();
     if version == 18 {
@@ -416,6 +638,32 @@ async fn replay(version: u32) {
     }
     // Both recorded databases numbered the first new template 36 (18/11, 19/12).
     odoo.advance_sequence("product.template", 36);
+    odoo
+}
+
+/// Where the second recording (2026-11-29) starts: it was made on fresh servers, so the
+/// stand-in starts afresh there, with the data that recording made first.
+const SECOND_RECORDING: &[(u32, u32)] = &[(18, 76), (19, 83)];
+
+async fn replay(version: u32) {
+    let mut opts = match version {
+        17 => StandinOptions::v17(),
+        18 => StandinOptions::v18(),
+        _ => StandinOptions::v19(),
+    };
+    // The recorded servers: database names, and the API keys as redacted in the recordings.
+    opts.database = match version {
+        17 => "edi17",
+        18 => "edi",
+        _ => "edi19",
+    }
+    .into();
+    (opts.api_key, opts.basic_api_key) = if version == 19 {
+        ("<api-key>".into(), "<api-key-basic>".into())
+    } else {
+        ("<API_KEY>".into(), "<API_KEY_BASIC>".into())
+    };
+    let mut odoo = start(opts);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -441,13 +689,11 @@ async fn replay(version: u32) {
     let mut problems: Vec<String> = Vec::new();
     let mut replayed = 0;
     let mut used_exemptions = BTreeSet::new();
-    let mut not_yet: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    let mut pending_count = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        if in_second_recording(version, &name) {
-            not_yet.push(name);
-            continue;
-        }
+        let not_yet = not_yet(version, &name);
         let t: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let ex = exemptions(version, &name);
         for e in &ex {
@@ -456,12 +702,18 @@ async fn replay(version: u32) {
         let endpoint = t["endpoint"].as_str().unwrap();
         if ex.iter().any(|e| matches!(e.rule, Rule::NotReplayed)) {
             assert!(
-                endpoint.contains("/xmlrpc"),
-                "{name}: only XML-RPC exchanges are not replayed"
+                endpoint.contains("/xmlrpc") || endpoint.contains("(outgoing)"),
+                "{name}: only XML-RPC exchanges and Odoo's own outgoing requests are not replayed"
+            );
+            assert!(
+                not_yet.is_none(),
+                "{name}: exempt and not replayed yet at once"
             );
             continue;
         }
-        replayed += 1;
+        if ex.iter().any(|e| matches!(e.rule, Rule::Busy)) {
+            odoo.fail_next(1, Fault::SerializationFailure);
+        }
         let (method, path) = endpoint.split_once(' ').unwrap();
         // 19 records headers beside the body; 18/73–75 nest them in request/response.
         let nested = t["request"].get("headers").is_some() && t["request"].get("body").is_some();
@@ -489,6 +741,10 @@ async fn replay(version: u32) {
         };
         if let Some((model, ids)) = created_ids(endpoint, &t["request"], &t["response"]) {
             odoo.advance_sequence(&model, *ids.iter().min().unwrap());
+        }
+        if SECOND_RECORDING.contains(&(version, leading_number(&name))) {
+            odoo = start(odoo.options());
+            odoo.seed_second_recording();
         }
         let mut request = http.request(method.parse().unwrap(), format!("{}{path}", odoo.url()));
         for (k, v) in req_headers.as_object().unwrap() {
@@ -624,28 +880,38 @@ async fn replay(version: u32) {
                 }
             },
         }
-        for p in out {
-            problems.push(format!("{version}/{name}: {p}"));
+        match not_yet {
+            None => {
+                replayed += 1;
+                for p in out {
+                    problems.push(format!("{version}/{name}: {p}"));
+                }
+            }
+            Some(_) if out.is_empty() => problems.push(format!(
+                "{version}/{name}: answered as recorded: take it off NOT_YET"
+            )),
+            Some(n) => {
+                pending_count += 1;
+                pending.push(format!("  {version}/{name} ({}):", n.reason));
+                pending.extend(out.into_iter().map(|p| format!("    {p}")));
+            }
         }
     }
 
     println!(
-        "Odoo {version}: {} exchanges of the second recording not replayed yet (the stand-in \
-         does not speak them): {}",
-        not_yet.len(),
-        not_yet.join(", ")
+        "Odoo {version}: {pending_count} exchanges not answered as recorded yet (NOT_YET):\n{}",
+        pending.join("\n")
     );
-    let (first, last) = SECOND_RECORDING
-        .iter()
-        .find(|&&(v, _, _)| v == version)
-        .map(|&(_, first, last)| (first, last))
-        .expect("every replayed version has its second recording listed");
-    // The range must be the recording's: nothing beyond it is left out by accident.
-    assert!(
-        not_yet.len() as u32 == last - first + 1,
-        "second recording of {version}: expected exchanges {first}–{last}, found {}",
-        not_yet.len()
-    );
+    for n in NOT_YET.iter().filter(|n| n.version == version) {
+        for number in n.numbers {
+            if !files
+                .iter()
+                .any(|f| leading_number(&f.file_name().unwrap().to_string_lossy()) == *number)
+            {
+                problems.push(format!("NOT_YET {version}/{number} matches no transcript"));
+            }
+        }
+    }
     println!("Odoo {version}: {replayed} exchanges replayed; exemptions:");
     for e in EXEMPTIONS.iter().filter(|e| e.version == version) {
         println!("  {}/{}*: {:?} — {}", e.version, e.file, e.rule, e.reason);
@@ -662,6 +928,11 @@ async fn replay(version: u32) {
         problems.len(),
         problems.join("\n")
     );
+}
+
+#[tokio::test]
+async fn odoo_17_transcripts_replay_against_the_standin() {
+    replay(17).await;
 }
 
 #[tokio::test]

@@ -211,7 +211,7 @@ fn route(
     if version >= 19 && (path == "/json/2" || path.starts_with("/json/2/")) {
         return json2(shared, method, path, headers, body);
     }
-    if version == 18 && path.starts_with("/json/") {
+    if version <= 18 && path.starts_with("/json/") {
         return json_web_route_18(uri);
     }
     html(

@@ -85,7 +85,8 @@ fn common_service(st: &StandinState, method: &str, args: &[Value]) -> Result<Val
     let v = st.opts.version;
     match method {
         "version" => Ok(json!({
-            "server_version": format!("{v}.0"),
+            // The recorded 17 is a dated build (transcript 17/01).
+            "server_version": if v == 17 { "17.0-20240709".to_string() } else { format!("{v}.0") },
             "server_version_info": [v, 0, 0, "final", 0, ""],
             "server_serie": format!("{v}.0"),
             "protocol_version": 1,

@@ -55,7 +55,7 @@ pub type Vals = Map<String, Value>;
 /// Which Odoo the stand-in plays and who may log in.
 #[derive(Debug, Clone)]
 pub struct StandinOptions {
-    /// 18 (JSON-RPC only) or 19 (JSON-2 and the deprecated JSON-RPC).
+    /// 17 or 18 (JSON-RPC only), or 19 (JSON-2 and the deprecated JSON-RPC).
     pub version: u32,
     pub database: String,
     pub login: String,
@@ -91,6 +91,16 @@ impl StandinOptions {
             basic_login: "tr2-basic".into(),
             basic_api_key: "basic56789abcdef0123456789abcdef01234567".into(),
             delivery_module: false,
+        }
+    }
+
+    /// An Odoo 17 with database `edi17`, user `admin` / `admin` and an API key: JSON-RPC
+    /// only, storable products as `detailed_type = 'product'` (no `is_storable`).
+    pub fn v17() -> Self {
+        StandinOptions {
+            version: 17,
+            database: "edi17".into(),
+            ..StandinOptions::v18()
         }
     }
 

@@ -116,13 +116,15 @@ pub(crate) fn seed_base(st: &mut StandinState) {
                 "lang": "en_US", "tz": "Europe/Brussels",
             }),
         )?;
+        // kg as numbered on the recorded servers (transcripts 18/78, 19/85).
+        let kg = if v19 { 16 } else { 12 };
         for (id, name, factor) in [
             (1, "Units", 1.0),
             (2, "Dozens", 1.0 / 12.0),
-            (3, "kg", 1.0),
             (4, "g", 1000.0),
             (5, "L", 1.0),
             (6, "m", 1.0),
+            (kg, "kg", 1.0),
         ] {
             at(env, "uom.uom", id, json!({"name": name, "factor": factor}))?;
         }
@@ -217,6 +219,17 @@ pub(crate) fn seed_base(st: &mut StandinState) {
     }
 }
 
+/// Marks product values storable as the version spells it (`is_storable` from 18 on,
+/// `detailed_type = 'product'` on 17).
+fn storable(env: &Env, vals: &mut Value) {
+    if env.v() >= 18 {
+        vals["type"] = json!("consu");
+        vals["is_storable"] = json!(true);
+    } else {
+        vals["detailed_type"] = json!("product");
+    }
+}
+
 pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
     let v19 = env.v() >= 19;
     let partner = at(
@@ -240,15 +253,11 @@ pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
     // Templates below 36: the first template the transcripts create is 36 on both versions.
     for (n, (id, code, name, barcode, price)) in products.into_iter().enumerate() {
         env.seq.insert("product.template".into(), 10 + n as i64);
-        at(
-            env,
-            "product.product",
-            id,
-            json!({
-                "name": name, "default_code": code, "barcode": barcode, "list_price": price,
-                "type": "consu", "is_storable": true,
-            }),
-        )?;
+        let mut vals = json!({
+            "name": name, "default_code": code, "barcode": barcode, "list_price": price,
+        });
+        storable(env, &mut vals);
+        at(env, "product.product", id, vals)?;
     }
     let stock = env.stock_location();
     for (product, qty) in [(drawer, 40.0), (cabinet, 150.0), (desk, 48.0)] {
@@ -317,4 +326,94 @@ pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
         office_lamp: 6,
         deliveries: ids,
     })
+}
+
+/// The data the second recording (2026-11-29) made before its first exchange, with the ids
+/// the recorded servers gave it: products `TR2-*` (export pair, lot-tracked, consumable,
+/// service, archived, the `load` rows, a price row, a plain storable, a busy row and
+/// `TR2-B0001`…`TR2-B0500`), Germany and the partner "TR2 Customer GmbH". Call it after
+/// [`seed_demo`] and before replaying 18/76 or 19/83.
+pub(crate) fn seed_second_recording(env: &mut Env) -> Result<(), Fail> {
+    let v19 = env.v() >= 19;
+    // Country ids are fixed by Odoo's data files, below the seeded United States.
+    env.insert_record(
+        "res.country",
+        57,
+        json!({"name": "Germany", "code": "DE"})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    at(
+        env,
+        "res.partner",
+        44,
+        json!({
+            "name": "TR2 Customer GmbH", "is_company": true, "street": "Hauptstrasse 12",
+            "street2": "Hof 3", "zip": "10115", "city": "Berlin", "country_id": 57,
+            "phone": "+49 30 1234567", "email": "orders@tr2-customer.example",
+        }),
+    )?;
+    let first = if v19 { 54 } else { 88 };
+    let tag = if v19 { "TR219" } else { "TR218" };
+    // (code, name, barcode, kind): in the order the recorded servers numbered them.
+    let named: [(&str, &str, Value, &str); 12] = [
+        (
+            "TR2-P1",
+            "TR2 Export Widget",
+            json!(format!("{tag}P1000001")),
+            "storable",
+        ),
+        (
+            "TR2-P2",
+            "TR2 Export Gadget",
+            json!(format!("{tag}P2000002")),
+            "storable",
+        ),
+        ("TR2-LOT", "TR2 Lot Tracked", json!(false), "lot"),
+        ("TR2-C1", "TR2 Consumable", json!(false), "consu"),
+        ("TR2-S1", "TR2 Service", json!(false), "service"),
+        ("TR2-ARCH", "TR2 Archived", json!(false), "archived"),
+        ("TR2-A1", "TR2 Load One", json!(false), "storable"),
+        ("TR2-A2", "TR2 Load Two", json!(false), "storable"),
+        ("TR2-A3", "TR2 Load Three", json!(false), "storable"),
+        ("TR2-PR", "TR2 Prices", json!(false), "storable"),
+        ("TR2-Q1", "TR2 Quant Plain", json!(false), "storable"),
+        ("TR2-BUSY", "TR2 Busy", json!(false), "storable"),
+    ];
+    let bulk = (1..=500).map(|n| {
+        (
+            format!("TR2-B{n:04}"),
+            format!("TR2 Bulk {n:04}"),
+            json!(false),
+            "storable",
+        )
+    });
+    let all = named
+        .into_iter()
+        .map(|(c, n, b, k)| (c.to_string(), n.to_string(), b, k))
+        .chain(bulk);
+    for (n, (code, name, barcode, kind)) in all.enumerate() {
+        let mut vals = json!({
+            "name": name, "default_code": code, "barcode": barcode,
+            "list_price": 10.0, "standard_price": 4.0,
+        });
+        match kind {
+            "consu" | "service" => vals["type"] = json!(kind),
+            _ => storable(env, &mut vals),
+        }
+        if kind == "lot" {
+            vals["tracking"] = json!("lot");
+        }
+        if kind == "archived" {
+            vals["active"] = json!(false);
+        }
+        at(env, "product.product", first + n as i64, vals)?;
+    }
+    // Stock for the export pair, reserved by the deliveries the recording creates.
+    let stock = env.stock_location();
+    for product in [first, first + 1] {
+        env.move_stock(product, stock, 100.0)?;
+    }
+    Ok(())
 }

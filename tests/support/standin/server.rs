@@ -27,8 +27,8 @@ impl OdooStandin {
     /// admin user, `Units`, warehouse `WH` with `WH/Stock`, delivery and receipt types).
     pub fn start(opts: StandinOptions) -> OdooStandin {
         assert!(
-            opts.version == 18 || opts.version == 19,
-            "the stand-in plays Odoo 18 or 19, not {}",
+            (17..=19).contains(&opts.version),
+            "the stand-in plays Odoo 17, 18 or 19, not {}",
             opts.version
         );
         let mut state = StandinState {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::errors::Fail;
 use super::orm::Env;
-use super::seed::seed_demo;
+use super::seed::{seed_demo, seed_second_recording};
 use super::{Demo, OdooStandin, Vals};
 
 impl OdooStandin {
@@ -66,8 +66,12 @@ impl OdooStandin {
             .as_object()
             .cloned()
             .expect("vals must be a JSON object");
-        vals.entry("type").or_insert(json!("consu"));
-        vals.entry("is_storable").or_insert(json!(true));
+        if self.shared.lock().opts.version >= 18 {
+            vals.entry("type").or_insert(json!("consu"));
+            vals.entry("is_storable").or_insert(json!(true));
+        } else {
+            vals.entry("detailed_type").or_insert(json!("product"));
+        }
         self.with_env(|env| env.create("product.product", &vals))
     }
 
@@ -160,6 +164,12 @@ impl OdooStandin {
     /// once, on a fresh stand-in.
     pub fn seed_demo(&self) -> Demo {
         self.with_env(seed_demo)
+    }
+
+    /// The data of the transcripts' second recording (products `TR2-*`, "TR2 Customer
+    /// GmbH"), with the recorded ids. Call it after [`OdooStandin::seed_demo`].
+    pub fn seed_second_recording(&self) {
+        self.with_env(seed_second_recording)
     }
 
     fn with_env<T>(&self, f: impl FnOnce(&mut Env) -> Result<T, Fail>) -> T {

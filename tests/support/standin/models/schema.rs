@@ -143,17 +143,39 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
         ],
     );
 
-    let mut template = vec![
-        fd("name", Char, "Name").req(),
-        fd("type", Selection, "Product Type")
-            .req()
-            .sel(&[
-                ("consu", "Goods"),
-                ("service", "Service"),
-                ("combo", "Combo"),
-            ])
-            .def(json!("consu")),
-        fd("is_storable", Boolean, "Track Inventory"),
+    // Storable products: `type = 'consu'` + `is_storable` from 18 on; on 17 `detailed_type`
+    // (required) and `type` both say 'product' and follow each other (transcripts 17/11, 17/18).
+    let kinds: &[(&str, &str)] = if v < 18 {
+        &[
+            ("consu", "Consumable"),
+            ("service", "Service"),
+            ("product", "Storable Product"),
+        ]
+    } else {
+        &[
+            ("consu", "Goods"),
+            ("service", "Service"),
+            ("combo", "Combo"),
+        ]
+    };
+    let mut product_type = fd("type", Selection, "Product Type")
+        .sel(kinds)
+        .def(json!("consu"));
+    if v >= 18 {
+        product_type = product_type.req();
+    }
+    let mut template = vec![fd("name", Char, "Name").req(), product_type];
+    if v < 18 {
+        template.push(
+            fd("detailed_type", Selection, "Product Type")
+                .req()
+                .sel(kinds)
+                .def(json!("consu")),
+        );
+    } else {
+        template.push(fd("is_storable", Boolean, "Track Inventory"));
+    }
+    template.extend([
         fd("list_price", Float, "Sales Price").def(json!(1.0)),
         fd("standard_price", Float, "Cost"),
         fd("uom_id", Many2one, unit_label)
@@ -169,6 +191,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
         fd("description_sale", Text, "Sales Description"),
         fd("description_purchase", Text, "Purchase Description"),
         fd("sale_ok", Boolean, "Sales").def(json!(true)),
+        fd("sequence", Integer, "Sequence").def(json!(1)),
         fd("purchase_ok", Boolean, "Purchase").def(json!(true)),
         fd("tracking", Selection, "Tracking")
             .req()
@@ -180,7 +203,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
             .def(json!("none")),
         fd("company_id", Many2one, "Company").rel("res.company"),
         fd("active", Boolean, "Active").def(json!(true)),
-    ];
+    ]);
     if v < 19 {
         template.push(
             fd("uom_po_id", Many2one, "Purchase Unit")

@@ -65,11 +65,20 @@ impl Env<'_> {
             })
     }
 
+    /// Whether stock is kept for `product`: `is_storable` from 18 on, `type = 'product'` on 17.
+    pub(crate) fn is_storable(&self, product: i64) -> bool {
+        if self.v() >= 18 {
+            truthy(&self.raw("product.product", product, "is_storable"))
+        } else {
+            self.raw("product.product", product, "type") == json!("product")
+        }
+    }
+
     /// A quant row, with the checks Odoo runs on every quant.
     fn new_quant(&mut self, vals: &Vals) -> Result<i64, Fail> {
         let q = self.plain_create("stock.quant", vals)?;
         let product = as_id(&self.stored("stock.quant", q, "product_id")).unwrap_or(0);
-        if !truthy(&self.raw("product.product", product, "is_storable")) {
+        if !self.is_storable(product) {
             return Err(Fail::validation(
                 "Quants cannot be created for consumables or services.",
             ));
@@ -300,9 +309,7 @@ impl Env<'_> {
         location: i64,
         delta: f64,
     ) -> Result<(), Fail> {
-        if !self.is_internal(location)
-            || !truthy(&self.raw("product.product", product, "is_storable"))
-        {
+        if !self.is_internal(location) || !self.is_storable(product) {
             return Ok(());
         }
         match self.find_quant(product, location, None) {

@@ -223,8 +223,26 @@ impl Env<'_> {
     /// Creates one record of `model` from field values: unknown fields and bad values fail
     /// before an id is taken; a missing required value fails after (as PostgreSQL's NOT NULL
     /// does, consuming the id).
+    /// On 17 a template's `type` and `detailed_type` follow each other (transcript 17/11):
+    /// the values with the one not sent set like the one sent.
+    fn product_kind_synced(&self, model: &str, vals: &Vals) -> Option<Vals> {
+        if model != "product.template" || self.v() >= 18 {
+            return None;
+        }
+        let (from, to) = match (vals.get("detailed_type"), vals.get("type")) {
+            (Some(v), None) => (v.clone(), "type"),
+            (None, Some(v)) => (v.clone(), "detailed_type"),
+            _ => return None,
+        };
+        let mut vals = vals.clone();
+        vals.insert(to.into(), from);
+        Some(vals)
+    }
+
     pub(crate) fn plain_create(&mut self, model: &str, vals: &Vals) -> Result<i64, Fail> {
         self.check_vals_fields(model, vals)?;
+        let synced = self.product_kind_synced(model, vals);
+        let vals = synced.as_ref().unwrap_or(vals);
         let fields: Vec<Field> = self.db.models[model].fields.values().cloned().collect();
         let mut rec = Vals::new();
         let mut later: Vec<(Field, Value)> = Vec::new();
@@ -271,6 +289,8 @@ impl Env<'_> {
         vals: &Vals,
     ) -> Result<(), Fail> {
         self.check_vals_fields(model, vals)?;
+        let synced = self.product_kind_synced(model, vals);
+        let vals = synced.as_ref().unwrap_or(vals);
         let missing: Vec<i64> = ids
             .iter()
             .copied()
