@@ -5,11 +5,12 @@ SHELL := /bin/bash
 # libxml2-dev + pkg-config + libclang-dev: the libxml crate (bindgen) · libsqlite3-dev: the ledger
 # openssh-server + openssh-client: the tests start a real sshd and use ssh-keygen / sftp
 # tzdata: partner time zones (archive folders by date) come from /usr/share/zoneinfo
-DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata
+# time: tests/hostile.rs measures peak memory with GNU time (else from /proc)
+DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 
-.PHONY: all deps build release demo test lint bench
+.PHONY: all deps build release demo test lint bench fuzz
 
 all: build
 
@@ -44,3 +45,12 @@ lint:
 
 bench: deps
 	$(CARGO) bench --bench validate_map
+
+# Fuzzing needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); `make test`
+# does not. FUZZ_SECONDS per target (default 180).
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS := config mapping_path xml_records csv_rows
+fuzz: deps
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -58,6 +58,13 @@ const PROLOG_WINDOW: usize = 64 * 1024;
 /// Read buffer between the file and libxml2, which asks for 4 000 bytes at a time.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// The longest text of one element (between two tags) or attribute value a document may hold:
+/// libxml2's own limit for attribute values and names (`XML_MAX_TEXT_LENGTH`). libxml2 does not
+/// apply it to text streamed to SAX handlers: a 100 MB text node of an `xs:string` would be
+/// valid and go on, whole, into memory, the mapping and Odoo. Past the limit the document ends
+/// (see [`read_input`]).
+pub const MAX_TEXT_BYTES: usize = 10_000_000;
+
 /// One problem found in a document, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct XmlProblem {
@@ -403,6 +410,13 @@ unsafe extern "C" fn read_input(context: *mut c_void, buffer: *mut c_char, len: 
     if context.is_null() || buffer.is_null() || len <= 0 {
         return 0;
     }
+    // A text over MAX_TEXT_BYTES ends the document here: stopping the parser from inside the
+    // SAX handler that counted it would free the input under the parser's feet (libxml2 2.9).
+    let mut oversized = false;
+    with_collector(|c| oversized = c.oversized);
+    if oversized {
+        return 0;
+    }
     let input = unsafe { &mut *(context as *mut Input<'_>) };
     let out = unsafe { std::slice::from_raw_parts_mut(buffer as *mut u8, len as usize) };
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -442,6 +456,12 @@ fn validate_stream(compiled: &Compiled, reader: &mut dyn Read) -> io::Result<Vec
     sax.initialized = ffi::XML_SAX2_MAGIC;
     sax.setDocumentLocator = Some(harden_parser);
     sax.internalSubset = Some(refuse_doctype);
+    // Counted alongside the schema's own handlers (libxml2 calls both), for MAX_TEXT_BYTES.
+    sax.startElementNs = Some(count_attributes);
+    sax.endElementNs = Some(end_element);
+    sax.characters = Some(count_text);
+    sax.ignorableWhitespace = Some(count_text);
+    sax.cdataBlock = Some(count_text);
 
     let _scope = LoaderScope::enter(None);
     let capture = Capture::start(Mode::Document);
@@ -546,6 +566,90 @@ unsafe extern "C" fn refuse_doctype(
     }
 }
 
+/// A new element starts: its attribute values must be within [`MAX_TEXT_BYTES`], and the text
+/// count starts again.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn count_attributes(
+    vctxt: *mut c_void,
+    _localname: *const ffi::xmlChar,
+    _prefix: *const ffi::xmlChar,
+    _uri: *const ffi::xmlChar,
+    _nb_namespaces: c_int,
+    _namespaces: *mut *const ffi::xmlChar,
+    nb_attributes: c_int,
+    _nb_defaulted: c_int,
+    attributes: *mut *const ffi::xmlChar,
+) {
+    with_collector(|c| c.text = 0);
+    if attributes.is_null() {
+        return;
+    }
+    // Five pointers per attribute: local name, prefix, URI, value, end of the value.
+    for i in 0..nb_attributes.max(0) as usize {
+        let (value, end) = unsafe { (*attributes.add(5 * i + 3), *attributes.add(5 * i + 4)) };
+        if !value.is_null()
+            && !end.is_null()
+            && (end as usize).saturating_sub(value as usize) > MAX_TEXT_BYTES
+        {
+            unsafe { refuse_oversized(vctxt, "an attribute value") };
+            return;
+        }
+    }
+}
+
+unsafe extern "C" fn end_element(
+    _vctxt: *mut c_void,
+    _localname: *const ffi::xmlChar,
+    _prefix: *const ffi::xmlChar,
+    _uri: *const ffi::xmlChar,
+) {
+    with_collector(|c| c.text = 0);
+}
+
+/// Text, whitespace or CDATA of the current element, in the chunks the parser hands out.
+unsafe extern "C" fn count_text(vctxt: *mut c_void, _text: *const ffi::xmlChar, len: c_int) {
+    let mut over = false;
+    with_collector(|c| {
+        c.text = c.text.saturating_add(len.max(0) as usize);
+        over = c.text > MAX_TEXT_BYTES;
+    });
+    if over {
+        unsafe { refuse_oversized(vctxt, "the text of an element") };
+    }
+}
+
+/// Reports a text or attribute value over [`MAX_TEXT_BYTES`]; the input ends at the next read.
+unsafe fn refuse_oversized(vctxt: *mut c_void, what: &str) {
+    unsafe {
+        let pctxt = ffi::xmlSchemaValidCtxtGetParserCtxt(vctxt as ffi::xmlSchemaValidCtxtPtr);
+        let (line, column) = if pctxt.is_null() {
+            (None, None)
+        } else {
+            let ctx = pctxt as *mut c_void;
+            (
+                positive(ffi::xmlSAX2GetLineNumber(ctx)),
+                positive(ffi::xmlSAX2GetColumnNumber(ctx)),
+            )
+        };
+        with_collector(|c| {
+            c.record(
+                Severity::Error,
+                XmlProblem {
+                    line,
+                    column,
+                    message: format!(
+                        "{what} is longer than {} MB, the most a document may hold",
+                        MAX_TEXT_BYTES / 1_000_000
+                    ),
+                },
+            );
+            // What the parser says about the cut-off document is noise.
+            c.closed = true;
+            c.oversized = true;
+        });
+    }
+}
+
 fn positive(n: c_int) -> Option<u64> {
     (n > 0).then_some(n as u64)
 }
@@ -574,6 +678,10 @@ struct Collector {
     warnings: Vec<XmlProblem>,
     more: usize,
     closed: bool,
+    /// Bytes of text the current element holds so far (for [`MAX_TEXT_BYTES`]).
+    text: usize,
+    /// A text or attribute value went over [`MAX_TEXT_BYTES`]: the input is at its end.
+    oversized: bool,
 }
 
 impl Collector {
@@ -635,6 +743,8 @@ impl Capture {
                 warnings: Vec::new(),
                 more: 0,
                 closed: false,
+                text: 0,
+                oversized: false,
             })
         });
         unsafe {
@@ -656,6 +766,8 @@ impl Capture {
             warnings: Vec::new(),
             more: 0,
             closed: false,
+            text: 0,
+            oversized: false,
         })
     }
 }
@@ -940,6 +1052,78 @@ mod tests {
     fn passwd_first_line() -> String {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
         passwd.lines().next().unwrap().to_string()
+    }
+
+    /// Streamed from a file, a huge attribute makes libxml2 give up on the start tag and read
+    /// what follows as text: the text limit then ends the input (stopping the parser from the
+    /// SAX handler instead crashed libxml2 2.9.14).
+    #[test]
+    fn huge_attribute_and_text_files_end_with_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("xsd/products.xsd");
+        let ns = "urn:edi-bridge:products:1";
+        let huge = "0123456789".repeat(3 * MAX_TEXT_BYTES / 10);
+        for (name, document) in [
+            (
+                "attribute.xml",
+                format!(
+                    "<Products xmlns=\"{ns}\"><Product sku=\"{huge}\"><Name>n</Name></Product></Products>"
+                ),
+            ),
+            (
+                "text.xml",
+                format!(
+                    "<Products xmlns=\"{ns}\"><Product sku=\"A\"><Name>{huge}</Name></Product></Products>"
+                ),
+            ),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, document).unwrap();
+            let problems = validate_file(&schema, &file).unwrap();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.message.contains("longer than 10 MB")
+                        || p.message.contains("AttValue length too long")),
+                "{name}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_or_attribute_over_the_limit_stops_the_parser() {
+        let ns = "urn:edi-bridge:products:1";
+        let with_name = |name: &str| {
+            format!(
+                "<Products xmlns=\"{ns}\"><Product sku=\"A\"><Name>{name}</Name></Product></Products>"
+            )
+        };
+        assert!(parser_only(&with_name(&"a".repeat(MAX_TEXT_BYTES))).is_empty());
+        let problems = parser_only(&with_name(&"a".repeat(MAX_TEXT_BYTES + 1)));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .message
+                .contains("the text of an element is longer than 10 MB")
+        );
+        assert_eq!(problems[0].line, Some(1));
+        // Text split by child elements is counted per stretch.
+        let half = "b".repeat(MAX_TEXT_BYTES / 2 + 1);
+        let mixed = format!(
+            "<Products xmlns=\"{ns}\">{half}<Product sku=\"A\"><Name>n</Name></Product>{half}</Products>"
+        );
+        assert!(
+            !parser_only(&mixed)
+                .iter()
+                .any(|p| p.message.contains(" MB")),
+            "each stretch is under the limit"
+        );
+        let attribute = format!(
+            "<Products xmlns=\"{ns}\"><Product sku=\"{}\"><Name>n</Name></Product></Products>",
+            "c".repeat(MAX_TEXT_BYTES + 1)
+        );
+        // libxml2 has its own limit for attribute values, with its own words.
+        assert!(!parser_only(&attribute).is_empty());
     }
 
     #[test]
