@@ -302,6 +302,22 @@ impl RecordCounts {
         }
     }
 
+    /// [`RecordCounts::with_applied`] from sorted, merged ranges (a large file's applied
+    /// records are never listed one by one).
+    pub fn with_applied_ranges(
+        total: u64,
+        applied: Vec<RangeInclusive<u64>>,
+        failed: u64,
+    ) -> RecordCounts {
+        let count = applied.iter().map(|r| r.end() - r.start() + 1).sum();
+        RecordCounts {
+            total: Some(total),
+            applied: count,
+            failed,
+            applied_records: Some(applied),
+        }
+    }
+
     /// The records (1-based) not applied, when the applied ones and the total are known.
     pub fn not_applied(&self) -> Option<Vec<RangeInclusive<u64>>> {
         let (total, applied) = (self.total?, self.applied_records.as_ref()?);

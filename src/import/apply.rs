@@ -11,18 +11,25 @@ use serde_json::Value;
 
 use super::claim::Prepared;
 use super::pass::{Runner, crash_point, now_ms};
+use super::spool::OpsReader;
 use crate::config::{Flow, ImportFlow};
 use crate::error::Consequence;
 use crate::mapping::config::Action;
-use crate::odoo::actions::{Applier, BatchDone, RecordFailure};
+use crate::odoo::actions::{Applier, ApplyRun, BatchDone, FileResult, RecordFailure};
 use crate::odoo::client::OdooClient;
+use crate::odoo::error::OdooError;
 use crate::operation::Operation;
 use crate::report::{Problem, Stage};
 
+/// Problems kept per file for its report; the rest are counted.
+const KEPT_PROBLEMS: usize = 1000;
+
 impl Runner {
     /// Applies the operations of every prepared file of a flow, sharing Odoo batches; in a
-    /// dry run they are printed instead. `Err((why, stop))`: nothing could be applied — the
-    /// files wait; `stop` when a human must fix something (credentials, permissions).
+    /// dry run they are printed instead. Operations are read back from the spool a window at a
+    /// time, so memory stays flat however large the files. `Err((why, stop))`: nothing could
+    /// be applied — the files wait; `stop` when a human must fix something (credentials,
+    /// permissions).
     pub(super) async fn apply(
         &self,
         flow: &Flow,
@@ -30,18 +37,48 @@ impl Runner {
         prepared: &mut [Prepared],
     ) -> Result<(), (String, bool)> {
         let set_stock = matches!(import.mapping.action, Action::SetStock(_));
-        if set_stock {
-            self.drop_stale(flow, prepared);
-        }
+        let forced = self.forced_stale(flow, prepared, set_stock);
+        let window_size = (self.config.odoo.batch_size * 10).max(1000);
+        let mut readers: Vec<Option<OpsReader>> = prepared
+            .iter_mut()
+            .map(|p| {
+                if p.left.is_some() {
+                    return None;
+                }
+                match OpsReader::open(&p.ops) {
+                    Ok(reader) => Some(reader),
+                    Err(e) => {
+                        p.left = Some(format!("reading its operations back: {e}"));
+                        None
+                    }
+                }
+            })
+            .collect();
         if self.config.odoo.dry_run {
             // Nothing reaches Odoo, so nothing is recorded as applied: `applied` holds the
             // records a run without dry_run would send.
             let mut out = self.out.lock().expect("output lock");
-            for p in prepared.iter_mut() {
-                for op in &p.operations {
-                    let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+            for (i, p) in prepared.iter_mut().enumerate() {
+                let Some(reader) = readers[i].as_mut() else {
+                    continue;
+                };
+                loop {
+                    let mut window = match reader.next_window(window_size) {
+                        Ok(window) if window.is_empty() => break,
+                        Ok(window) => window,
+                        Err(e) => {
+                            p.left = Some(format!("reading its operations back: {e}"));
+                            break;
+                        }
+                    };
+                    if set_stock && !forced[i] {
+                        self.drop_stale(flow, p, &mut window);
+                    }
+                    for op in &window {
+                        let _ = writeln!(out, "{}", dry_run_line(&flow.name, &p.entry.name, op));
+                        p.applied.add(op.record);
+                    }
                 }
-                p.applied = p.operations.iter().map(|op| op.record).collect();
             }
             let _ = out.flush();
             return Ok(());
@@ -55,16 +92,15 @@ impl Runner {
             return Ok(());
         }
         let client = self.odoo().await?;
-        // A file that left the pass sends nothing: its operations are not given to Odoo.
-        let files: Vec<&[Operation]> = prepared
-            .iter()
-            .map(|p| match p.left {
-                None => p.operations.as_slice(),
-                Some(_) => &[],
-            })
-            .collect();
         let ids: Vec<i64> = prepared.iter().map(|p| p.rec.id).collect();
-        let left: RefCell<BTreeMap<usize, String>> = RefCell::new(BTreeMap::new());
+        // A file that left the pass sends nothing more.
+        let left: RefCell<BTreeMap<usize, String>> = RefCell::new(
+            prepared
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.left.clone().map(|why| (i, why)))
+                .collect(),
+        );
         let lease = self.config.ledger.lease;
         // Before a batch is sent, every file whose records it carries must still be this run's:
         // its claim is renewed in the transaction that checks holder and expiry. A file whose
@@ -102,34 +138,70 @@ impl Runner {
             }
             crash_point("batch");
         };
+        let odoo_error = |e: OdooError| {
+            let stop = e.consequence() == Consequence::Stop;
+            (format!("Odoo: {e}"), stop)
+        };
         let mut applier = Applier::new(client, self.config.odoo.batch_size);
-        let results = applier
-            .apply_guarded(
-                &import.mapping,
-                &files,
-                import.on_record_error,
-                &mut before_batch,
-                &mut record_batch,
-            )
+        let mut run = ApplyRun::new(&import.mapping, prepared.len(), import.on_record_error);
+        // Windows in file order: the tail of one file and the head of the next share batches.
+        let mut current = 0;
+        loop {
+            let mut window: Vec<Vec<Operation>> = vec![Vec::new(); prepared.len()];
+            let mut filled = 0;
+            while current < prepared.len() && filled < window_size {
+                let stopped =
+                    left.borrow().contains_key(&current) || Applier::is_stopped(&run, current);
+                let Some(reader) = readers[current].as_mut().filter(|_| !stopped) else {
+                    current += 1;
+                    continue;
+                };
+                match reader.next_window(window_size - filled) {
+                    Ok(ops) => {
+                        filled += ops.len();
+                        window[current].extend(ops);
+                        if reader.is_done() {
+                            current += 1;
+                        }
+                    }
+                    Err(e) => {
+                        left.borrow_mut()
+                            .insert(current, format!("reading its operations back: {e}"));
+                        current += 1;
+                    }
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            if set_stock {
+                for (i, ops) in window.iter_mut().enumerate() {
+                    if !ops.is_empty() && !forced[i] {
+                        self.drop_stale(flow, &mut prepared[i], ops);
+                    }
+                }
+            }
+            let files: Vec<&[Operation]> = window.iter().map(Vec::as_slice).collect();
+            let results = applier
+                .feed(&mut run, &files, &mut before_batch, &mut record_batch)
+                .await
+                .map_err(odoo_error)?;
+            for (i, result) in results.into_iter().enumerate() {
+                if set_stock && !result.applied.is_empty() {
+                    self.note_stock_set(flow, &prepared[i], &window[i], &result.applied);
+                }
+                take_result(&mut prepared[i], result);
+            }
+        }
+        let zeroed = applier
+            .finish(run, &mut before_batch, &mut record_batch)
             .await
-            .map_err(|e| {
-                let stop = e.consequence() == Consequence::Stop;
-                (format!("Odoo: {e}"), stop)
-            })?;
+            .map_err(odoo_error)?;
+        for (p, result) in prepared.iter_mut().zip(zeroed) {
+            take_result(p, result);
+        }
         for (file, why) in left.into_inner() {
             prepared[file].left.get_or_insert(why);
-        }
-        for (p, result) in prepared.iter_mut().zip(results) {
-            if p.left.is_some() {
-                continue;
-            }
-            if !result.failed.is_empty() {
-                p.stage = Stage::Odoo;
-            }
-            p.applied = result.applied;
-            p.problems
-                .extend(result.failed.into_iter().map(odoo_problem));
-            p.problems.sort_by_key(|x| x.record);
         }
         // A file with problems goes from here straight to error/ (its report is written into
         // the ledger first): were it marked applied, a crash now would let the next pass
@@ -138,104 +210,115 @@ impl Runner {
             .iter_mut()
             .filter(|p| p.left.is_none() && p.problems.is_empty())
         {
-            let failed = p.records.saturating_sub(p.applied.len() as u64);
-            if let Err(e) =
-                self.ledger()
-                    .applied(p.rec.id, &self.holder, p.applied.len() as u64, failed, None)
+            let applied = p.applied.count();
+            let failed = p.records.saturating_sub(applied);
+            if let Err(e) = self
+                .ledger()
+                .applied(p.rec.id, &self.holder, applied, failed, None)
             {
                 // Never finished on a state that did not commit: the next pass redoes it.
                 tracing::error!("ledger: {e}");
                 p.left = Some(e.to_string());
             }
         }
-        if set_stock {
-            self.note_stock_set(flow, prepared);
+        for (i, p) in prepared.iter().enumerate() {
+            if forced[i]
+                && p.left.is_none()
+                && let Err(e) = self.ledger().forced_stale_done(&flow.name, &p.entry.name)
+            {
+                tracing::error!(flow = %flow.name, "{}: ledger: {e}", p.entry.name);
+            }
         }
         crash_point("applied");
         Ok(())
     }
 
-    /// Stock levels are absolute: a line whose stock a newer file of the flow already set is
-    /// taken out of its file (the other lines still apply) with a problem naming that file, so
-    /// a report that arrives late never sets stock back — unless ops asked for it with
-    /// `replay --force-stale`.
-    fn drop_stale(&self, flow: &Flow, prepared: &mut [Prepared]) {
-        for p in prepared.iter_mut().filter(|p| p.left.is_none()) {
-            match self.ledger().is_forced_stale(&flow.name, &p.entry.name) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    p.left = Some(e.to_string());
-                    continue;
+    /// set_stock: per file, whether ops asked to apply it even where it is stale
+    /// (`replay --force-stale`). A ledger that cannot tell keeps the file for the next pass.
+    fn forced_stale(&self, flow: &Flow, prepared: &mut [Prepared], set_stock: bool) -> Vec<bool> {
+        prepared
+            .iter_mut()
+            .map(|p| {
+                if !set_stock || p.left.is_some() {
+                    return false;
                 }
-            }
-            let keys: Vec<String> = p.operations.iter().map(stock_key).collect();
-            let newer =
-                match self
-                    .ledger()
-                    .stock_set_after(&flow.name, &keys, p.rec.mtime, &p.entry.name)
-                {
-                    Ok(newer) if newer.is_empty() => continue,
-                    Ok(newer) => newer,
+                match self.ledger().is_forced_stale(&flow.name, &p.entry.name) {
+                    Ok(forced) => forced,
                     Err(e) => {
                         p.left = Some(e.to_string());
-                        continue;
+                        false
                     }
-                };
-            let had_problems = !p.problems.is_empty();
-            let mut kept = Vec::with_capacity(p.operations.len());
-            for op in std::mem::take(&mut p.operations) {
-                let Some(by) = newer.get(&stock_key(&op)) else {
-                    kept.push(op);
-                    continue;
-                };
-                let part = |field: &str| op.key.get(field).map(text).unwrap_or_default();
-                let lot = match op.key.get("lot_id") {
-                    Some(lot) => format!(", lot {}", text(lot)),
-                    None => String::new(),
-                };
-                let written = jiff::Timestamp::from_second(by.mtime)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default();
-                p.problems.push(
-                    Problem::new(format!(
-                        "the stock of {} in {}{lot} was already set by {}, written later \
-                         ({written}): this older level is not applied",
-                        part("product_id"),
-                        part("location_id"),
-                        by.name
-                    ))
-                    .record(op.record)
-                    .at(op.line, None)
-                    .field("product_id")
-                    .value(part("product_id")),
-                );
-            }
-            p.operations = kept;
-            p.problems.sort_by_key(|x| x.record);
-            if !had_problems {
-                p.stage = Stage::Stale;
-            }
+                }
+            })
+            .collect()
+    }
+
+    /// Stock levels are absolute: a line whose stock a newer file of the flow already set is
+    /// taken out of its file's window (the other lines still apply) with a problem naming that
+    /// file, so a report that arrives late never sets stock back — unless ops asked for it
+    /// with `replay --force-stale`.
+    fn drop_stale(&self, flow: &Flow, p: &mut Prepared, window: &mut Vec<Operation>) {
+        let keys: Vec<String> = window.iter().map(stock_key).collect();
+        let newer =
+            match self
+                .ledger()
+                .stock_set_after(&flow.name, &keys, p.rec.mtime, &p.entry.name)
+            {
+                Ok(newer) if newer.is_empty() => return,
+                Ok(newer) => newer,
+                Err(e) => {
+                    p.left = Some(e.to_string());
+                    window.clear();
+                    return;
+                }
+            };
+        let had_problems = !p.problems.is_empty();
+        window.retain(|op| {
+            let Some(by) = newer.get(&stock_key(op)) else {
+                return true;
+            };
+            let part = |field: &str| op.key.get(field).map(text).unwrap_or_default();
+            let lot = match op.key.get("lot_id") {
+                Some(lot) => format!(", lot {}", text(lot)),
+                None => String::new(),
+            };
+            let written = jiff::Timestamp::from_second(by.mtime)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            add_problem(
+                p,
+                Problem::new(format!(
+                    "the stock of {} in {}{lot} was already set by {}, written later \
+                     ({written}): this older level is not applied",
+                    part("product_id"),
+                    part("location_id"),
+                    by.name
+                ))
+                .record(op.record)
+                .at(op.line, None)
+                .field("product_id")
+                .value(part("product_id")),
+            );
+            false
+        });
+        if !had_problems {
+            p.stage = Stage::Stale;
         }
     }
 
-    /// Records which stock keys each applied set_stock file set, for judging older files.
-    fn note_stock_set(&self, flow: &Flow, prepared: &[Prepared]) {
-        for p in prepared.iter().filter(|p| p.left.is_none()) {
-            let applied: BTreeSet<u64> = p.applied.iter().copied().collect();
-            let keys: Vec<String> = p
-                .operations
-                .iter()
-                .filter(|op| applied.contains(&op.record))
-                .map(stock_key)
-                .collect();
-            let noted = self
-                .ledger()
+    /// Records the stock keys a window of a set_stock file set, for judging older files.
+    fn note_stock_set(&self, flow: &Flow, p: &Prepared, window: &[Operation], applied: &[u64]) {
+        let applied: BTreeSet<u64> = applied.iter().copied().collect();
+        let keys: Vec<String> = window
+            .iter()
+            .filter(|op| applied.contains(&op.record))
+            .map(stock_key)
+            .collect();
+        if let Err(e) =
+            self.ledger()
                 .stock_set(&flow.name, p.rec.id, &p.entry.name, p.rec.mtime, &keys)
-                .and_then(|()| self.ledger().forced_stale_done(&flow.name, &p.entry.name));
-            if let Err(e) = noted {
-                tracing::error!(flow = %flow.name, "{}: ledger: {e}", p.entry.name);
-            }
+        {
+            tracing::error!(flow = %flow.name, "{}: ledger: {e}", p.entry.name);
         }
     }
 
@@ -287,4 +370,33 @@ pub(super) fn odoo_problem(f: RecordFailure) -> Problem {
         problem = problem.exception(exception);
     }
     problem
+}
+
+/// What one window (or a full snapshot's zeroing) did to a file: its applied records and its
+/// refused ones.
+fn take_result(p: &mut Prepared, result: FileResult) {
+    for record in result.applied {
+        p.applied.add(record);
+    }
+    if !result.failed.is_empty() {
+        p.stage = Stage::Odoo;
+    }
+    for f in result.failed {
+        add_problem(p, odoo_problem(f));
+    }
+    p.problems
+        .sort_by_key(|x| (x.not_listed.is_some(), x.record));
+}
+
+/// Keeps the first [`KEPT_PROBLEMS`] problems of a file for its report and counts the rest.
+fn add_problem(p: &mut Prepared, problem: Problem) {
+    if let Some(more) = p.problems.iter_mut().find(|x| x.not_listed.is_some()) {
+        *more = Problem::not_listed(more.not_listed.unwrap_or(0) + 1);
+        return;
+    }
+    if p.problems.len() < KEPT_PROBLEMS {
+        p.problems.push(problem);
+    } else {
+        p.problems.push(Problem::not_listed(1));
+    }
 }

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use super::pass::{Runner, crash_point, now_ms};
-use super::validate::check_and_map;
+use super::spool::{RecordRanges, attempt_of, ops_path};
+use super::validate::check_and_spool;
 use crate::config::{Flow, ImportFlow, OnRecordError};
 use crate::error::Consequence;
 use crate::ledger::{FileRecord, holder_is_dead};
-use crate::operation::Operation;
 use crate::report::{Problem, Stage};
 use crate::transport::{self, AnyTransport, Entry, Transport};
 
@@ -19,11 +19,12 @@ pub(super) struct Prepared {
     pub(super) rec: FileRecord,
     pub(super) entry: Entry,
     pub(super) spool: PathBuf,
-    pub(super) operations: Vec<Operation>,
+    /// Its operations, spooled one JSON line each in file order (see [`super::spool`]).
+    pub(super) ops: PathBuf,
     pub(super) problems: Vec<Problem>,
     pub(super) records: u64,
-    /// Records applied in Odoo (or printed in a dry run).
-    pub(super) applied: Vec<u64>,
+    /// Records applied in Odoo (or that a run without dry_run would send).
+    pub(super) applied: RecordRanges,
     /// Where the problems come from: the mapping, or Odoo refusing records.
     pub(super) stage: Stage,
     /// Set when the file left the pass before it was finished: its claim was lost (another
@@ -68,8 +69,7 @@ impl Runner {
                 let id = path
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".data"))
-                    .and_then(|n| n.parse::<i64>().ok());
+                    .and_then(attempt_of);
                 let over = match id.map(|id| self.ledger().get(id)) {
                     Some(Ok(rec)) => rec.state.is_terminal(),
                     Some(Err(_)) | None => false,
@@ -128,29 +128,34 @@ impl Runner {
             Err(e) => return Err((rec, entry, Early::Wait(e.to_string()))),
         };
         crash_point("fetched");
-        let mapped = check_and_map(import, &spool).await;
+        let ops = ops_path(&self.config.spool, &flow.name, rec.id);
+        let mapped = check_and_spool(import, &spool, &ops).await;
         // A large file may take a while: keep the claim alive for the steps still ahead.
         if let Err(e) = self.renew(&rec) {
             return Err((rec, entry, Early::Wait(e)));
         }
         match mapped {
-            Ok((operations, problems, records)) => {
+            Ok((problems, records, _operations)) => {
                 if !problems.is_empty() && import.on_record_error == OnRecordError::FailFile {
+                    let _ = std::fs::remove_file(&ops);
                     return Err((rec, entry, Early::Reject(Stage::Mapping, problems)));
                 }
                 Ok(Prepared {
                     rec,
                     entry,
                     spool,
-                    operations,
+                    ops,
                     problems,
                     records,
-                    applied: Vec::new(),
+                    applied: RecordRanges::default(),
                     stage: Stage::Mapping,
                     left: None,
                 })
             }
-            Err(early) => Err((rec, entry, early)),
+            Err(early) => {
+                let _ = std::fs::remove_file(&ops);
+                Err((rec, entry, early))
+            }
         }
     }
 
@@ -168,5 +173,13 @@ impl Runner {
         self.ledger()
             .renew(rec.id, &self.holder, self.config.ledger.lease, now_ms())
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Prepared {
+    /// The attempt is over: its download and its operations leave the spool.
+    pub(super) fn discard(&self) {
+        let _ = std::fs::remove_file(&self.spool);
+        let _ = std::fs::remove_file(&self.ops);
     }
 }

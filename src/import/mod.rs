@@ -15,4 +15,5 @@ pub mod pass;
 pub mod repair;
 pub mod replay;
 pub mod settle;
+pub mod spool;
 pub mod validate;

@@ -380,7 +380,7 @@ impl Runner {
                 summary.stopped.push((flow.name.clone(), why.clone()));
             }
             for p in prepared {
-                let _ = std::fs::remove_file(&p.spool);
+                p.discard();
                 if let Some(left) = p.left.clone() {
                     self.left_pass(flow, &p, left, summary);
                     continue;
@@ -394,7 +394,7 @@ impl Runner {
         }
         for p in prepared {
             if let Some(left) = p.left.clone() {
-                let _ = std::fs::remove_file(&p.spool);
+                p.discard();
                 self.left_pass(flow, &p, left, summary);
                 continue;
             }
@@ -408,14 +408,12 @@ impl Runner {
                 }
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
+                let failed = failed.len() as u64
+                    + p.problems.iter().filter_map(|x| x.not_listed).sum::<u64>();
                 let counts = if p.applied.is_empty() {
-                    RecordCounts::nothing_applied(Some(p.records), failed.len() as u64)
+                    RecordCounts::nothing_applied(Some(p.records), failed)
                 } else {
-                    RecordCounts::with_applied(
-                        p.records,
-                        p.applied.iter().copied(),
-                        failed.len() as u64,
-                    )
+                    RecordCounts::with_applied_ranges(p.records, p.applied.ranges(), failed)
                 };
                 if dry_run {
                     self.would_quarantine(
@@ -446,7 +444,7 @@ impl Runner {
                     .await
                 }
             };
-            let _ = std::fs::remove_file(&p.spool);
+            p.discard();
             summary
                 .files
                 .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::claim::Early;
+use super::spool::OpsWriter;
 use crate::config::ImportFlow;
 use crate::error::Consequence;
 use crate::mapping::config::Format;
@@ -13,29 +14,38 @@ use crate::operation::Operation;
 use crate::report::{Problem, Stage};
 use crate::schema::{self, XmlProblem};
 
-/// Validates (XML: XSD) and maps a local file, off the async threads. Returns the operations,
-/// the per-record problems and the number of records.
-pub async fn check_and_map(
+/// Validates (XML: XSD) and maps a local file off the async threads, writing its operations to
+/// `ops` (one JSON line each) rather than keeping them: memory does not grow with the file.
+/// Returns the per-record problems, the number of records and the number of operations.
+pub async fn check_and_spool(
     import: &ImportFlow,
     file: &Path,
-) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
+    ops: &Path,
+) -> Result<(Vec<Problem>, u64, u64), Early> {
     let import = import.clone();
     let file = file.to_path_buf();
-    let joined = tokio::task::spawn_blocking(move || check_and_map_blocking(&import, &file)).await;
+    let ops = ops.to_path_buf();
+    let joined =
+        tokio::task::spawn_blocking(move || check_and_spool_blocking(&import, &file, &ops)).await;
     match joined {
         Ok(result) => result,
         Err(e) => Err(Early::Wait(format!("validation worker failed: {e}"))),
     }
 }
 
-/// The blocking half of [`check_and_map`]: the operations are collected for the apply phase.
-pub fn check_and_map_blocking(
+/// The blocking half of [`check_and_spool`].
+pub fn check_and_spool_blocking(
     import: &ImportFlow,
     file: &Path,
-) -> Result<(Vec<Operation>, Vec<Problem>, u64), Early> {
-    let mut operations = Vec::new();
-    let (problems, records) = check_and_stream(import, file, &mut |op| operations.push(op))?;
-    Ok((operations, problems, records))
+    ops: &Path,
+) -> Result<(Vec<Problem>, u64, u64), Early> {
+    let spool_error = |e: std::io::Error| {
+        Early::Wait(format!("writing the operations to {}: {e}", ops.display()))
+    };
+    let mut writer = OpsWriter::create(ops).map_err(spool_error)?;
+    let (problems, records) = check_and_stream(import, file, &mut |op| writer.push(&op))?;
+    let count = writer.finish().map_err(spool_error)?;
+    Ok((problems, records, count))
 }
 
 /// Validates and maps `file`, handing each operation to `sink` as it is made (memory does not

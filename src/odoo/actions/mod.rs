@@ -172,44 +172,55 @@ impl<'a> Applier<'a> {
         before: &mut dyn FnMut(&[usize]) -> BTreeSet<usize>,
         progress: &mut dyn FnMut(BatchDone),
     ) -> Result<Vec<FileResult>, OdooError> {
-        let work = match &mapping.action {
-            Action::Upsert(upsert) => Work::Upsert {
-                model: &mapping.model,
-                upsert,
-            },
-            Action::SetStock(stock) => Work::Stock {
-                snapshot: stock.snapshot,
-            },
-        };
+        let mut run = ApplyRun::new(mapping, files.len(), on_record_error);
+        let mut results = self.feed(&mut run, files, before, progress).await?;
+        let zeroed = self.finish(run, before, progress).await?;
+        for (r, z) in results.iter_mut().zip(zeroed) {
+            r.applied.extend(z.applied);
+            r.failed.extend(z.failed);
+        }
+        for r in &mut results {
+            r.applied.sort_unstable();
+            r.failed.sort_by_key(|f| f.record);
+        }
+        Ok(results)
+    }
+
+    /// Applies one window of the files of a run: `files` holds, per file of the run, its next
+    /// operations in file order (empty for a file with none in this window). Windows follow each
+    /// other in file order, so the operations of a large file never need to be in memory at
+    /// once; what a run knows across windows (files stopped, a full snapshot's stock) stays in
+    /// `run`. Returns what this window applied and refused, per file.
+    pub async fn feed(
+        &mut self,
+        run: &mut ApplyRun<'_>,
+        files: &[&[Operation]],
+        before: &mut dyn FnMut(&[usize]) -> BTreeSet<usize>,
+        progress: &mut dyn FnMut(BatchDone),
+    ) -> Result<Vec<FileResult>, OdooError> {
         let mut results = vec![FileResult::default(); files.len()];
-        let mut guard = Guard {
-            fail_file: on_record_error == OnRecordError::FailFile,
-            stopped: BTreeSet::new(),
-        };
-        let mut stock = StockSeen::new(files.len());
         let mut queue: VecDeque<At> = files
             .iter()
             .enumerate()
             .flat_map(|(file, ops)| (0..ops.len()).map(move |op| At { file, op }))
             .collect();
-        let mut batch_no = 0u32;
         loop {
-            let mut batch = next_batch(&mut queue, files, &guard, self.batch_size);
+            let mut batch = next_batch(&mut queue, files, &run.guard, self.batch_size);
             if batch.is_empty() {
                 break;
             }
             let carried: BTreeSet<usize> = batch.iter().map(|at| at.file).collect();
             let leaving = before(&carried.into_iter().collect::<Vec<_>>());
             if !leaving.is_empty() {
-                guard.stopped.extend(leaving);
-                batch.retain(|at| !guard.is_stopped(at.file));
+                run.guard.stopped.extend(leaving);
+                batch.retain(|at| !run.guard.is_stopped(at.file));
                 if batch.is_empty() {
                     continue;
                 }
             }
-            batch_no += 1;
-            let (out, after) = self.run_batch(&work, files, &batch, &guard).await?;
-            guard = after;
+            run.batch_no += 1;
+            let (out, after) = self.run_batch(&run.work, files, &batch, &run.guard).await?;
+            run.guard = after;
             let mut counts: BTreeMap<usize, Counts> = BTreeMap::new();
             for at in &batch {
                 counts.entry(at.file).or_default().records += 1;
@@ -218,30 +229,52 @@ impl<'a> Applier<'a> {
             for (file, c) in counts {
                 progress(BatchDone {
                     file,
-                    batch_no,
+                    batch_no: run.batch_no,
                     records: c.records,
                     outcome: c.outcome(),
                 });
             }
-            stock.note(&out);
+            run.stock.note(&out);
             merge(out, &mut results);
         }
+        Ok(results)
+    }
+
+    /// Ends a run after its last window: a full snapshot sets what no file listed to 0. Returns
+    /// what that did, per file.
+    pub async fn finish(
+        &mut self,
+        mut run: ApplyRun<'_>,
+        before: &mut dyn FnMut(&[usize]) -> BTreeSet<usize>,
+        progress: &mut dyn FnMut(BatchDone),
+    ) -> Result<Vec<FileResult>, OdooError> {
+        let mut results = vec![FileResult::default(); run.files];
         if let Work::Stock {
             snapshot: Snapshot::Full,
-        } = work
+        } = run.work
         {
-            let going_on: Vec<usize> = (0..files.len()).filter(|f| !guard.is_stopped(*f)).collect();
+            let going_on: Vec<usize> = (0..run.files)
+                .filter(|f| !run.guard.is_stopped(*f))
+                .collect();
             if !going_on.is_empty() {
-                guard.stopped.extend(before(&going_on));
+                run.guard.stopped.extend(before(&going_on));
             }
-            self.zero_absent(&stock, &mut guard, &mut results, &mut batch_no, progress)
-                .await?;
-        }
-        for r in &mut results {
-            r.applied.sort_unstable();
-            r.failed.sort_by_key(|f| f.record);
+            self.zero_absent(
+                &run.stock,
+                &mut run.guard,
+                &mut results,
+                &mut run.batch_no,
+                progress,
+            )
+            .await?;
         }
         Ok(results)
+    }
+
+    /// Whether a file of the run has stopped (`fail_file` after a refused record, or it had to
+    /// leave): nothing more of it is sent, so its next operations need not be read.
+    pub fn is_stopped(run: &ApplyRun<'_>, file: usize) -> bool {
+        run.guard.is_stopped(file)
     }
 
     /// One batch of `work`, by the action's own step.
@@ -261,6 +294,41 @@ impl<'a> Applier<'a> {
 
 // The vocabulary every step shares: what is done, to which record, and why a record was
 // refused before it becomes a `RecordFailure`.
+
+/// One application of several files of a flow, fed a window at a time
+/// ([`Applier::feed`], then [`Applier::finish`]): what is known across windows.
+pub struct ApplyRun<'m> {
+    work: Work<'m>,
+    files: usize,
+    guard: Guard,
+    stock: StockSeen,
+    batch_no: u32,
+}
+
+impl<'m> ApplyRun<'m> {
+    /// A run over `files` files with `mapping` (one flow, one mapping).
+    pub fn new(mapping: &'m Mapping, files: usize, on_record_error: OnRecordError) -> Self {
+        let work = match &mapping.action {
+            Action::Upsert(upsert) => Work::Upsert {
+                model: &mapping.model,
+                upsert,
+            },
+            Action::SetStock(stock) => Work::Stock {
+                snapshot: stock.snapshot,
+            },
+        };
+        ApplyRun {
+            work,
+            files,
+            guard: Guard {
+                fail_file: on_record_error == OnRecordError::FailFile,
+                stopped: BTreeSet::new(),
+            },
+            stock: StockSeen::new(files),
+            batch_no: 0,
+        }
+    }
+}
 
 /// What a call of [`Applier::apply`] does with each operation.
 enum Work<'m> {
