@@ -45,6 +45,7 @@ lint:
 
 bench: deps
 	$(CARGO) bench --bench validate_map
+	$(CARGO) bench --bench pass_memory
 
 # Fuzzing needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); `make test`
 # does not. FUZZ_SECONDS per target (default 180).

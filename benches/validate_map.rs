@@ -10,8 +10,7 @@
 //! mapping alone.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -23,7 +22,10 @@ use edi_bridge::mapping::map_file;
 use edi_bridge::mapping::path::{FieldPath, QName, RecordPath, Step};
 use edi_bridge::schema::validate_file;
 
-const NS: &str = "urn:edi-bridge:products:1";
+#[path = "common/bench_data.rs"]
+mod bench_data;
+
+const NS: &str = bench_data::NS;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -34,24 +36,7 @@ fn main() {
         return;
     }
 
-    let mb: u64 = std::env::var("EDI_BENCH_MB")
-        .ok()
-        .map(|v| v.parse().expect("EDI_BENCH_MB is a number of megabytes"))
-        .unwrap_or(1024);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    fs::create_dir_all(&dir).expect("create target/bench-data");
-    let file = dir.join(format!("products-{mb}MB.xml"));
-    if file.exists() {
-        println!("reusing {}", file.display());
-    } else {
-        let started = Instant::now();
-        let products = write_products(&file, mb * 1024 * 1024);
-        println!(
-            "wrote {} ({products} products) in {:.1} s",
-            file.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let file = bench_data::products_file();
     let size_mb = fs::metadata(&file).expect("bench file").len() as f64 / (1024.0 * 1024.0);
     println!("file: {size_mb:.0} MB");
     println!(
@@ -139,42 +124,6 @@ fn run_step(step: &str, file: &Path) {
     };
     let secs = started.elapsed().as_secs_f64();
     println!("step-result {secs} {} {note}", peak_rss_kb());
-}
-
-/// Writes products until the file reaches `bytes`; returns how many.
-fn write_products(file: &Path, bytes: u64) -> u64 {
-    let partial = file.with_extension("part");
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&partial).expect("create"));
-    let head = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Products xmlns=\"{NS}\" version=\"1\">\n"
-    );
-    let tail = "</Products>\n";
-    out.write_all(head.as_bytes()).expect("write");
-    let mut written = head.len() as u64;
-    let mut n = 0u64;
-    let mut product = String::with_capacity(256);
-    while written + tail.len() as u64 <= bytes {
-        n += 1;
-        product.clear();
-        use std::fmt::Write as _;
-        write!(
-            product,
-            "  <Product sku=\"SKU-{n:010}\">\n    <Name>Product {n}, steel &amp; oak, size {}</Name>\n    \
-             <Ean>{:013}</Ean>\n    <Price>{}.{:02}</Price>\n    <Unit>Units</Unit>\n  </Product>\n",
-            n % 7 + 1,
-            5_400_000_000_000u64 + n,
-            n % 1000,
-            n % 100,
-        )
-        .expect("format");
-        out.write_all(product.as_bytes()).expect("write");
-        written += product.len() as u64;
-    }
-    out.write_all(tail.as_bytes()).expect("write");
-    out.flush().expect("flush");
-    drop(out);
-    fs::rename(&partial, file).expect("rename");
-    n
 }
 
 fn qname(local: &str) -> QName {
