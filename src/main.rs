@@ -391,6 +391,9 @@ fn status(config: &Config, json: bool) -> u8 {
                     "oldest_waiting": when(c.oldest_waiting_ms),
                     "last_archived": when(c.last_archived_ms),
                     "last_activity": when(c.last_activity_ms),
+                    "waiting_because": c.waiting_because.as_ref().map(|(file, why)| {
+                        serde_json::json!({ "file": file, "why": why })
+                    }),
                 })
             })
             .collect();
@@ -415,6 +418,9 @@ fn status(config: &Config, json: bool) -> u8 {
             when(c.last_activity_ms).unwrap_or_else(|| "never".into()),
             when(c.oldest_waiting_ms).unwrap_or_else(|| "-".into())
         );
+        if let Some((file, why)) = &c.waiting_because {
+            println!("  {file} waits: {why}");
+        }
     }
     0
 }

@@ -428,6 +428,13 @@ fn assert_stopped(stand: &Stand, out: &std::process::Output, what: &[&str]) {
     for w in what {
         assert!(stderr(out).contains(w), "{w:?} not said: {}", stderr(out));
     }
+    // `status` says why the flow's files wait, so that whoever looks there knows what to fix.
+    let status = stand.run(&["status"]);
+    let shown = stdout(&status);
+    assert!(shown.contains("products-1.xml waits:"), "{shown}");
+    for w in what {
+        assert!(shown.contains(w), "status does not say {w:?}: {shown}");
+    }
 }
 
 #[test]

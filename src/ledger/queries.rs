@@ -3,8 +3,8 @@
 //! releases, each attempt's Odoo batches, and the per-flow counts `status` shows. Every query
 //! reads in one transaction, so it sees one consistent moment.
 
-use rusqlite::params;
 use rusqlite::types::ToSql;
+use rusqlite::{OptionalExtension, params};
 
 use super::schema::{RECORD_COLUMNS, latest_in, load, read_record};
 use super::{FileRecord, Ledger, LedgerError, State};
@@ -26,6 +26,8 @@ pub struct FlowCounts {
     pub last_archived_ms: Option<i64>,
     /// When (unix ms) any attempt of this flow last changed.
     pub last_activity_ms: Option<i64>,
+    /// The file that waited last and why (what to fix when the flow is stopped).
+    pub waiting_because: Option<(String, String)>,
 }
 
 impl Ledger {
@@ -156,9 +158,21 @@ impl Ledger {
                         oldest_waiting_ms: r.get(5)?,
                         last_archived_ms: r.get(6)?,
                         last_activity_ms: r.get(7)?,
+                        waiting_because: None,
                     })
                 })?
-                .collect::<Result<_, _>>()?;
+                .collect::<Result<Vec<FlowCounts>, _>>()?;
+            let mut rows = rows;
+            for row in rows.iter_mut().filter(|r| r.waiting > 0) {
+                row.waiting_because = tx
+                    .query_row(
+                        "SELECT name, COALESCE(detail, '') FROM files \
+                         WHERE flow = ?1 AND state = 'waiting' ORDER BY updated_at DESC LIMIT 1",
+                        params![row.flow],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+            }
             Ok(rows)
         })
     }
