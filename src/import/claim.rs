@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 
+use tokio::task::JoinHandle;
+
 use super::pass::{Runner, crash_point, now_ms};
 use super::spool::{RecordRanges, attempt_of, ops_path};
-use super::validate::check_and_spool;
+use super::validate::{Spooled, check_and_spool};
 use crate::config::{Flow, ImportFlow, OnRecordError};
 use crate::error::Consequence;
 use crate::ledger::{FileRecord, holder_is_dead};
@@ -30,6 +32,15 @@ pub(super) struct Prepared {
     /// Set when the file left the pass before it was finished: its claim was lost (another
     /// run has it) or the ledger could not record a step. Nothing more is done with it here.
     pub(super) left: Option<String>,
+}
+
+/// A file downloaded to the spool whose validation and mapping run on a blocking thread.
+pub(super) struct Mapping {
+    pub(super) rec: FileRecord,
+    pub(super) entry: Entry,
+    spool: PathBuf,
+    ops: PathBuf,
+    pub(super) task: JoinHandle<Spooled>,
 }
 
 /// A file's fate decided before Odoo: waiting or rejected.
@@ -81,15 +92,16 @@ impl Runner {
         }
     }
 
-    /// Fetch, validate and map one claimed file.
-    pub(super) async fn prepare(
+    /// Fetches one claimed file to the spool and starts validating and mapping it on a
+    /// blocking thread; [`Runner::mapped`] collects the result.
+    pub(super) async fn fetch_and_map(
         &self,
         t: &mut AnyTransport,
         flow: &Flow,
         import: &ImportFlow,
         rec: FileRecord,
         entry: Entry,
-    ) -> Result<Prepared, (FileRecord, Entry, Early)> {
+    ) -> Result<Mapping, (FileRecord, Entry, Early)> {
         let spool_dir = self.config.spool.join(&flow.name);
         if let Err(e) = std::fs::create_dir_all(&spool_dir) {
             return Err((
@@ -129,9 +141,37 @@ impl Runner {
         };
         crash_point("fetched");
         let ops = ops_path(&self.config.spool, &flow.name, rec.id);
-        let mapped = check_and_spool(import, &spool, &ops).await;
+        let task = check_and_spool(import, &spool, &ops);
+        Ok(Mapping {
+            rec,
+            entry,
+            spool,
+            ops,
+            task,
+        })
+    }
+
+    /// Waits for a file's validation and mapping: the file ready for Odoo, or what became
+    /// of it early.
+    pub(super) async fn mapped(
+        &self,
+        import: &ImportFlow,
+        m: Mapping,
+    ) -> Result<Prepared, (FileRecord, Entry, Early)> {
+        let Mapping {
+            rec,
+            entry,
+            spool,
+            ops,
+            task,
+        } = m;
+        let mapped = match task.await {
+            Ok(mapped) => mapped,
+            Err(e) => Err(Early::Wait(format!("validation worker failed: {e}"))),
+        };
         // A large file may take a while: keep the claim alive for the steps still ahead.
         if let Err(e) = self.renew(&rec) {
+            let _ = std::fs::remove_file(&ops);
             return Err((rec, entry, Early::Wait(e)));
         }
         match mapped {

@@ -3,18 +3,22 @@
 //! and finished. Operations of all files taken in the pass are applied together, so records of
 //! several files share Odoo batches while outcomes, reports and the ledger stay per file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::claim::{Early, Prepared};
+use super::claim::{Early, Mapping, Prepared};
 use crate::config::{Config, Direction, Flow, ImportFlow, Partner};
 use crate::error::Consequence;
 use crate::ledger::{FileRecord, Ledger, State, holder_name};
 use crate::odoo::client::OdooClient;
 use crate::report::{Problem, RecordCounts, Stage};
 use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
+
+/// Files validated and mapped at once beside the download of the next (the machine's cores
+/// are few: more would only queue).
+const MAPPED_AHEAD: usize = 2;
 
 /// Where a file ended up after this pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,6 +239,7 @@ impl Runner {
         // Files apply in the order the partner wrote them: once one must wait (held by another
         // run, a download that failed), the newer files of the flow wait behind it.
         let mut held_back: Option<String> = None;
+        let mut mapping: VecDeque<Mapping> = VecDeque::new();
         for entry in files {
             if let Some(older) = &held_back {
                 summary.not_ready.push((
@@ -266,6 +271,10 @@ impl Runner {
                 }
                 Err(e) => {
                     summary.stopped.push((flow.name.clone(), e.to_string()));
+                    // The files already taken are left to their leases: no work runs on.
+                    for m in mapping.drain(..) {
+                        let _ = m.task.await;
+                    }
                     return;
                 }
             };
@@ -325,45 +334,54 @@ impl Runner {
                     continue;
                 }
             }
-            match self.prepare(t, flow, import, rec, entry).await {
-                Ok(p) => prepared.push(p),
+            match self.fetch_and_map(t, flow, import, rec, entry).await {
+                Ok(m) => {
+                    mapping.push_back(m);
+                    // Files are validated and mapped on blocking threads while the next one
+                    // downloads; at most this many at once, so memory and CPU stay bounded.
+                    while mapping.len() >= MAPPED_AHEAD {
+                        let m = mapping.pop_front().expect("not empty");
+                        self.take_mapped(
+                            t,
+                            partner,
+                            flow,
+                            import,
+                            m,
+                            &mut held_back,
+                            &mut prepared,
+                            summary,
+                        )
+                        .await;
+                    }
+                }
                 Err((rec, entry, early)) => {
-                    let outcome = match early {
-                        Early::Wait(reason) => {
-                            held_back = Some(entry.name.clone());
-                            Ok(self.wait(&rec, reason))
-                        }
-                        Early::Reject(stage, problems) => {
-                            let failed = problems.len() as u64;
-                            let counts = RecordCounts::nothing_applied(None, failed);
-                            if dry_run {
-                                self.would_quarantine(
-                                    t,
-                                    partner,
-                                    flow,
-                                    import,
-                                    &rec,
-                                    &entry,
-                                    stage,
-                                    problems,
-                                    counts,
-                                    rec.tries > 1,
-                                )
-                                .await
-                            } else {
-                                self.quarantine(
-                                    t, partner, flow, import, &rec, &entry, stage, problems, counts,
-                                )
-                                .await
-                            }
-                        }
-                    };
-                    let _ = std::fs::remove_file(self.spool_path(&rec));
-                    summary
-                        .files
-                        .push(self.settle_outcome(flow, &rec, &entry, outcome));
+                    self.early(
+                        t,
+                        partner,
+                        flow,
+                        import,
+                        rec,
+                        entry,
+                        early,
+                        &mut held_back,
+                        summary,
+                    )
+                    .await;
                 }
             }
+        }
+        while let Some(m) = mapping.pop_front() {
+            self.take_mapped(
+                t,
+                partner,
+                flow,
+                import,
+                m,
+                &mut held_back,
+                &mut prepared,
+                summary,
+            )
+            .await;
         }
         if prepared.is_empty() {
             return;
@@ -496,6 +514,92 @@ impl Runner {
         summary
             .unread
             .push((flow.name.clone(), p.entry.name.clone(), why));
+    }
+
+    /// A file whose validation and mapping are done: ready for Odoo, or what became of it
+    /// early. A file an older one of the flow waits behind is not applied in this pass.
+    #[allow(clippy::too_many_arguments)]
+    async fn take_mapped(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        m: Mapping,
+        held_back: &mut Option<String>,
+        prepared: &mut Vec<Prepared>,
+        summary: &mut PassSummary,
+    ) {
+        match self.mapped(import, m).await {
+            Ok(p) => match held_back.as_ref() {
+                None => prepared.push(p),
+                Some(older) => {
+                    let why = format!("waits for {older}, written before it, to be taken first");
+                    p.discard();
+                    let outcome = Ok(self.wait(&p.rec, why));
+                    summary
+                        .files
+                        .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+                }
+            },
+            Err((rec, entry, early)) => {
+                self.early(
+                    t, partner, flow, import, rec, entry, early, held_back, summary,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// A file whose fate was decided before Odoo: it waits (and holds back the newer files of
+    /// its flow), or goes to `error/`.
+    #[allow(clippy::too_many_arguments)]
+    async fn early(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: FileRecord,
+        entry: Entry,
+        early: Early,
+        held_back: &mut Option<String>,
+        summary: &mut PassSummary,
+    ) {
+        let outcome = match early {
+            Early::Wait(reason) => {
+                held_back.get_or_insert_with(|| entry.name.clone());
+                Ok(self.wait(&rec, reason))
+            }
+            Early::Reject(stage, problems) => {
+                let failed = problems.len() as u64;
+                let counts = RecordCounts::nothing_applied(None, failed);
+                if self.config.odoo.dry_run {
+                    self.would_quarantine(
+                        t,
+                        partner,
+                        flow,
+                        import,
+                        &rec,
+                        &entry,
+                        stage,
+                        problems,
+                        counts,
+                        rec.tries > 1,
+                    )
+                    .await
+                } else {
+                    self.quarantine(
+                        t, partner, flow, import, &rec, &entry, stage, problems, counts,
+                    )
+                    .await
+                }
+            }
+        };
+        let _ = std::fs::remove_file(self.spool_path(&rec));
+        summary
+            .files
+            .push(self.settle_outcome(flow, &rec, &entry, outcome));
     }
 
     /// A transient failure while finishing (SFTP gone) leaves the file waiting.

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use tokio::task::JoinHandle;
+
 use super::claim::Early;
 use super::spool::OpsWriter;
 use crate::config::ImportFlow;
@@ -14,31 +16,22 @@ use crate::operation::Operation;
 use crate::report::{Problem, Stage};
 use crate::schema::{self, XmlProblem};
 
-/// Validates (XML: XSD) and maps a local file off the async threads, writing its operations to
-/// `ops` (one JSON line each) rather than keeping them: memory does not grow with the file.
-/// Returns the per-record problems, the number of records and the number of operations.
-pub async fn check_and_spool(
-    import: &ImportFlow,
-    file: &Path,
-    ops: &Path,
-) -> Result<(Vec<Problem>, u64, u64), Early> {
+/// What [`check_and_spool`] gives: the per-record problems, the number of records and the
+/// number of operations written.
+pub type Spooled = Result<(Vec<Problem>, u64, u64), Early>;
+
+/// Validates (XML: XSD) and maps a local file on a blocking thread, writing its operations to
+/// `ops` (one JSON line each) rather than keeping them: memory does not grow with the file. The
+/// task runs on while the caller goes on (the next file of a pass downloads meanwhile).
+pub fn check_and_spool(import: &ImportFlow, file: &Path, ops: &Path) -> JoinHandle<Spooled> {
     let import = import.clone();
     let file = file.to_path_buf();
     let ops = ops.to_path_buf();
-    let joined =
-        tokio::task::spawn_blocking(move || check_and_spool_blocking(&import, &file, &ops)).await;
-    match joined {
-        Ok(result) => result,
-        Err(e) => Err(Early::Wait(format!("validation worker failed: {e}"))),
-    }
+    tokio::task::spawn_blocking(move || check_and_spool_blocking(&import, &file, &ops))
 }
 
 /// The blocking half of [`check_and_spool`].
-pub fn check_and_spool_blocking(
-    import: &ImportFlow,
-    file: &Path,
-    ops: &Path,
-) -> Result<(Vec<Problem>, u64, u64), Early> {
+pub fn check_and_spool_blocking(import: &ImportFlow, file: &Path, ops: &Path) -> Spooled {
     let spool_error = |e: std::io::Error| {
         Early::Wait(format!("writing the operations to {}: {e}", ops.display()))
     };
