@@ -129,18 +129,9 @@ fn an_update_writes_only_what_changed() {
     );
 }
 
-#[test]
-fn stock_levels_are_set_in_inventory_mode() {
-    let (stand, odoo) = stand(18, "", "");
-    stand.drop_sample("products-1.xml");
-    assert_eq!(code(&stand.run(&["run", "--once", "products"])), 0);
-    let stock_inbox = stand.sshd.data_dir().join("out/stock");
-    fs::create_dir_all(&stock_inbox).unwrap();
-    fs::copy(
-        format!("{REPO}/samples/STOCK_20261127_0800.xml"),
-        stock_inbox.join("STOCK_20261127_0800.xml"),
-    )
-    .unwrap();
+/// Adds the canonical stock flow (`stock`, set_stock at WH/Stock, lots optional) reading
+/// `inbox` to the stand's config.
+fn add_stock_flow(stand: &Stand, inbox: &std::path::Path) {
     let config = fs::read_to_string(&stand.config).unwrap()
         + &format!(
             r#"
@@ -160,9 +151,24 @@ quantity = "OnHand"
 location = "WH/Stock"
 lot = {{ path = "Lot", optional = true }}
 "#,
-            inbox = stock_inbox.display()
+            inbox = inbox.display()
         );
     fs::write(&stand.config, config).unwrap();
+}
+
+#[test]
+fn stock_levels_are_set_in_inventory_mode() {
+    let (stand, odoo) = stand(18, "", "");
+    stand.drop_sample("products-1.xml");
+    assert_eq!(code(&stand.run(&["run", "--once", "products"])), 0);
+    let stock_inbox = stand.sshd.data_dir().join("out/stock");
+    fs::create_dir_all(&stock_inbox).unwrap();
+    fs::copy(
+        format!("{REPO}/samples/STOCK_20261127_0800.xml"),
+        stock_inbox.join("STOCK_20261127_0800.xml"),
+    )
+    .unwrap();
+    add_stock_flow(&stand, &stock_inbox);
     // The lot of the sample must exist for its product.
     let chair = product_by_code(&odoo, "FURN-CHAIR-ERGO")[0]["id"]
         .as_i64()
@@ -210,27 +216,7 @@ fn an_older_stock_report_arriving_late_never_sets_stock_back_unless_forced() {
     assert_eq!(code(&stand.run(&["run", "--once", "products"])), 0);
     let inbox = stand.sshd.data_dir().join("out/stock");
     fs::create_dir_all(&inbox).unwrap();
-    let config = fs::read_to_string(&stand.config).unwrap()
-        + &format!(
-            r#"
-[flows.stock]
-partner = "acme"
-direction = "import"
-inbox = "{inbox}"
-pattern = "STOCK_*.xml"
-settle = "1s"
-schema = "{REPO}/xsd/stock.xsd"
-
-[flows.stock.mapping]
-record = "/StockReport/Line"
-action = "set_stock"
-product = {{ path = "Sku", by = "default_code" }}
-quantity = "OnHand"
-location = "WH/Stock"
-"#,
-            inbox = inbox.display()
-        );
-    fs::write(&stand.config, config).unwrap();
+    add_stock_flow(&stand, &inbox);
     let id = |code: &str| product_by_code(&odoo, code)[0]["id"].as_i64().unwrap();
     let (desk, cabinet) = (id("FURN-DESK-160"), id("FURN-CAB-3D"));
 

@@ -339,20 +339,18 @@ impl Runner {
                     mapping.push_back(m);
                     // Files are validated and mapped on blocking threads while the next one
                     // downloads; at most this many at once, so memory and CPU stay bounded.
-                    while mapping.len() >= MAPPED_AHEAD {
-                        let m = mapping.pop_front().expect("not empty");
-                        self.take_mapped(
-                            t,
-                            partner,
-                            flow,
-                            import,
-                            m,
-                            &mut held_back,
-                            &mut prepared,
-                            summary,
-                        )
-                        .await;
-                    }
+                    let ahead = MAPPED_AHEAD - 1;
+                    let ctx = (partner, flow, import);
+                    self.take_mapped(
+                        t,
+                        ctx,
+                        &mut mapping,
+                        ahead,
+                        &mut held_back,
+                        &mut prepared,
+                        summary,
+                    )
+                    .await;
                 }
                 Err((rec, entry, early)) => {
                     self.early(
@@ -370,19 +368,17 @@ impl Runner {
                 }
             }
         }
-        while let Some(m) = mapping.pop_front() {
-            self.take_mapped(
-                t,
-                partner,
-                flow,
-                import,
-                m,
-                &mut held_back,
-                &mut prepared,
-                summary,
-            )
-            .await;
-        }
+        let ctx = (partner, flow, import);
+        self.take_mapped(
+            t,
+            ctx,
+            &mut mapping,
+            0,
+            &mut held_back,
+            &mut prepared,
+            summary,
+        )
+        .await;
         if prepared.is_empty() {
             return;
         }
@@ -516,37 +512,43 @@ impl Runner {
             .push((flow.name.clone(), p.entry.name.clone(), why));
     }
 
-    /// A file whose validation and mapping are done: ready for Odoo, or what became of it
-    /// early. A file an older one of the flow waits behind is not applied in this pass.
+    /// Collects the files whose validation and mapping are done, oldest first, until at most
+    /// `ahead` are still under way: each is ready for Odoo, or what became of it early. A file
+    /// an older one of the flow waits behind is not applied in this pass.
     #[allow(clippy::too_many_arguments)]
     async fn take_mapped(
         &self,
         t: &mut AnyTransport,
-        partner: &Partner,
-        flow: &Flow,
-        import: &ImportFlow,
-        m: Mapping,
+        (partner, flow, import): (&Partner, &Flow, &ImportFlow),
+        mapping: &mut VecDeque<Mapping>,
+        ahead: usize,
         held_back: &mut Option<String>,
         prepared: &mut Vec<Prepared>,
         summary: &mut PassSummary,
     ) {
-        match self.mapped(import, m).await {
-            Ok(p) => match held_back.as_ref() {
-                None => prepared.push(p),
-                Some(older) => {
-                    let why = format!("waits for {older}, written before it, to be taken first");
-                    p.discard();
-                    let outcome = Ok(self.wait(&p.rec, why));
-                    summary
-                        .files
-                        .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+        while mapping.len() > ahead {
+            let Some(m) = mapping.pop_front() else {
+                return;
+            };
+            match self.mapped(import, m).await {
+                Ok(p) => match held_back.as_ref() {
+                    None => prepared.push(p),
+                    Some(older) => {
+                        let why =
+                            format!("waits for {older}, written before it, to be taken first");
+                        p.discard();
+                        let outcome = Ok(self.wait(&p.rec, why));
+                        summary
+                            .files
+                            .push(self.settle_outcome(flow, &p.rec, &p.entry, outcome));
+                    }
+                },
+                Err((rec, entry, early)) => {
+                    self.early(
+                        t, partner, flow, import, rec, entry, early, held_back, summary,
+                    )
+                    .await;
                 }
-            },
-            Err((rec, entry, early)) => {
-                self.early(
-                    t, partner, flow, import, rec, entry, early, held_back, summary,
-                )
-                .await;
             }
         }
     }
