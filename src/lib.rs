@@ -15,9 +15,12 @@
 //! 5. [`import::validate`] checks XML against the flow's XSD with [`schema`] (libxml2,
 //!    hardened); CSV rows are checked against the configured columns while they are read.
 //! 6. [`mapping::records`] streams the records and [`mapping::map`] turns each into an
-//!    [`operation::Operation`] — the contract between a mapping and Odoo.
-//! 7. [`import::apply`] hands the operations to [`odoo`], which applies them in batches,
-//!    idempotently.
+//!    [`operation::Operation`] — the contract between a mapping and Odoo — which
+//!    [`import::spool`] writes to disk, so memory does not grow with the file (a file is
+//!    validated and mapped while the next one downloads).
+//! 7. [`import::apply`] reads the operations back a window at a time and hands them to
+//!    [`odoo`], which applies them in batches, idempotently; the claim of every file a batch
+//!    carries is renewed first, and stock older than what a newer file set is refused.
 //! 8. [`import::finish`] archives the file, or moves it to `error/` with a [`report`] a person
 //!    can read.
 //!
