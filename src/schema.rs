@@ -62,7 +62,7 @@ const READ_BUFFER: usize = 64 * 1024;
 /// libxml2's own limit for attribute values and names (`XML_MAX_TEXT_LENGTH`). libxml2 does not
 /// apply it to text streamed to SAX handlers: a 100 MB text node of an `xs:string` would be
 /// valid and go on, whole, into memory, the mapping and Odoo. Past the limit the document ends
-/// (see [`read_input`]).
+/// (the input is cut off there).
 pub const MAX_TEXT_BYTES: usize = 10_000_000;
 
 /// One problem found in a document, with where it is.
