@@ -48,23 +48,13 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 17,
-        numbers: &[28, 29],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[35, 37, 38, 42, 55, 118],
-        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type, duplicate lot, duplicate field) are not spoken by the stand-in",
+        numbers: &[35, 37, 38, 42, 118],
+        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type, duplicate field) are not spoken by the stand-in",
     },
     NotYet {
         version: 17,
         numbers: &[48],
         reason: "inventory moves: stock.move ids and names of the recorded 17 database are not seeded",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[54],
-        reason: "stock.lot has no product_qty in the stand-in",
     },
     NotYet {
         version: 17,
@@ -93,26 +83,6 @@ const NOT_YET: &[NotYet] = &[
         version: 17,
         numbers: &[119, 120, 122, 123, 124, 125, 127],
         reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[85, 86],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[94],
-        reason: "stock.lot has no product_qty in the stand-in",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[96],
-        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[103, 104, 113],
-        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
     },
     NotYet {
         version: 18,
@@ -154,28 +124,8 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 19,
-        numbers: &[92, 93],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 19,
         numbers: &[99],
         reason: "fields_get attribute min_display_digits (19) is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[102],
-        reason: "stock.lot has no product_qty in the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[104],
-        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[111, 112, 121],
-        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
     },
     NotYet {
         version: 19,

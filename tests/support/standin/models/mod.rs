@@ -195,7 +195,12 @@ impl Env<'_> {
             "stock.quant" => self.create_quant(vals)?,
             "ir.model.fields" => self.create_custom_field(vals)?,
             "stock.lot" => {
-                let id = self.plain_create(model, vals)?;
+                let mut vals = vals.clone();
+                if self.v() == 17 && !vals.contains_key("company_id") {
+                    // 17 gives a lot the user's company; 18 and 19 leave it empty (17/54, 18/94).
+                    vals.insert("company_id".into(), json!(1));
+                }
+                let id = self.plain_create(model, &vals)?;
                 let name = self.raw(model, id, "name");
                 let product = self.raw(model, id, "product_id");
                 let twins = self
@@ -204,10 +209,18 @@ impl Env<'_> {
                     .filter(|&l| self.raw(model, l, "product_id") == product)
                     .count();
                 if twins > 1 {
-                    return Err(Fail::validation(format!(
-                        "The combination of lot/serial number and product must be unique within a company.\nLot/Serial: {}",
-                        name.as_str().unwrap_or("")
-                    )));
+                    let product = as_id(&product).unwrap_or(0);
+                    let product = self.display_name("product.product", product);
+                    let name = name.as_str().unwrap_or("");
+                    return Err(Fail::validation(if self.v() == 17 {
+                        format!(
+                            "The combination of serial number and product must be unique across a company.\nFollowing combination contains duplicates:\n - Product: {product}, Serial Number: {name}"
+                        )
+                    } else {
+                        format!(
+                            "The combination of lot/serial number and product must be unique within a company including when no company is defined.\nThe following combinations contain duplicates:\n - Product: {product}, Lot/Serial Number: {name}"
+                        )
+                    }));
                 }
                 id
             }

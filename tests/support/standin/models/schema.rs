@@ -299,6 +299,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
                 .req(),
             fd("ref", Char, "Internal Reference"),
             fd("company_id", Many2one, "Company").rel("res.company"),
+            fd("product_qty", Float, "On Hand Quantity").computed(),
         ],
     );
     add(

@@ -82,6 +82,24 @@ impl Env<'_> {
                 let p = as_id(&self.stored(model, id, "product_id")).unwrap_or(0);
                 self.raw("product.product", p, "uom_id")
             }
+            ("stock.lot", "product_qty") => {
+                // Odoo sums the lot's internal quants: with none, Python's `sum([])` is the
+                // integer 0 (18/94, 19/102, 17/54).
+                let quants: Vec<f64> = self
+                    .where_eq("stock.quant", "lot_id", &json!(id))
+                    .into_iter()
+                    .filter(|&q| {
+                        as_id(&self.stored("stock.quant", q, "location_id"))
+                            .is_some_and(|l| self.is_internal(l))
+                    })
+                    .map(|q| self.num("stock.quant", q, "quantity"))
+                    .collect();
+                if quants.is_empty() {
+                    json!(0)
+                } else {
+                    json!(quants.iter().sum::<f64>())
+                }
+            }
             ("stock.picking", "picking_type_code") => {
                 let t = as_id(&self.stored(model, id, "picking_type_id")).unwrap_or(0);
                 self.raw("stock.picking.type", t, "code")
