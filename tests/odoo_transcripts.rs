@@ -91,26 +91,8 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 18,
-        numbers: &[130, 131],
-        reason: "picking 13's moves: action_confirm/action_assign are not served on the recorded picking as created by 18/129",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[134, 135],
-        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
-    },
-    NotYet {
-        version: 18,
         numbers: &[137],
         reason: "res.partner country_code is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[
-            138, 139, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 153, 154, 155, 156,
-            157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173,
-        ],
-        reason: "the delivery 18/129 creates is not confirmed or reserved by the stand-in (18/130–131), and WH/OUT/00009–00013 with moves 63–72, made between exchanges (not in the recording), are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
     },
     NotYet {
         version: 18,
@@ -134,26 +116,8 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 19,
-        numbers: &[137, 138],
-        reason: "action_confirm/action_assign are not served over JSON-2 by the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[141, 142],
-        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
-    },
-    NotYet {
-        version: 19,
         numbers: &[144],
         reason: "res.partner country_code is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[
-            145, 146, 148, 149, 150, 151, 152, 153, 154, 155, 156, 158, 159, 160, 161, 162, 163,
-            164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178,
-        ],
-        reason: "the delivery 19/136 creates is not confirmed over JSON-2 by the stand-in (19/137–138), and the pickings made between exchanges (not in the recording) are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
     },
     NotYet {
         version: 19,
@@ -591,6 +555,44 @@ fn start(opts: StandinOptions) -> OdooStandin {
     odoo
 }
 
+/// What the recorded server did between two exchanges, or showed of itself, that the
+/// requests do not carry: done to the stand-in before the exchange numbered.
+enum Between {
+    /// Ids the recorded server gave to records a call made inside (moves and move lines of
+    /// a picking), as its later answers show them.
+    Sequence(&'static str, i64),
+    /// The server's time during the call, as its later answers show it (a new transfer's
+    /// scheduled date, a validation's date_done).
+    Clock(&'static str),
+    /// The deliveries made between the exchanges ([`OdooStandin::seed_recorded_deliveries`]).
+    Deliveries,
+}
+
+const BETWEEN: &[(u32, u32, Between)] = &[
+    // 18/134 lists WH/OUT/00008 scheduled 18:49:10 with moves 61–62; 18/135 their lines 59–60.
+    (18, 129, Between::Clock("2026-11-29 18:49:10")),
+    (18, 129, Between::Sequence("stock.move", 61)),
+    (18, 130, Between::Sequence("stock.move.line", 59)),
+    (18, 132, Between::Deliveries),
+    // date_done as 18/144, 150, 156, 162 and 172 read it.
+    (18, 143, Between::Clock("2026-11-29 18:49:42")),
+    (18, 149, Between::Clock("2026-11-29 18:49:42")),
+    (18, 155, Between::Clock("2026-11-29 18:49:43")),
+    (18, 161, Between::Clock("2026-11-29 18:49:43")),
+    (18, 171, Between::Clock("2026-11-29 18:49:44")),
+    // 19/141 lists WH/OUT/00008 scheduled 18:49:19 with moves 50–51; 19/142 their lines 46–47.
+    (19, 136, Between::Clock("2026-11-29 18:49:19")),
+    (19, 136, Between::Sequence("stock.move", 50)),
+    (19, 137, Between::Sequence("stock.move.line", 46)),
+    (19, 139, Between::Deliveries),
+    // date_done as 19/149, 155, 161, 167 and 177 read it.
+    (19, 148, Between::Clock("2026-11-29 18:49:59")),
+    (19, 154, Between::Clock("2026-11-29 18:50:00")),
+    (19, 160, Between::Clock("2026-11-29 18:50:00")),
+    (19, 166, Between::Clock("2026-11-29 18:50:00")),
+    (19, 176, Between::Clock("2026-11-29 18:50:00")),
+];
+
 /// Where the second recording (2026-11-29) starts: it was made on fresh servers, so the
 /// stand-in starts afresh there, with the data that recording made first.
 const SECOND_RECORDING: &[(u32, u32)] = &[(18, 76), (19, 83)];
@@ -696,6 +698,20 @@ async fn replay(version: u32) {
             odoo = start(odoo.options());
             odoo.seed_second_recording();
         }
+        let mut clock_pinned = false;
+        for (_, _, between) in BETWEEN
+            .iter()
+            .filter(|(v, n, _)| *v == version && *n == leading_number(&name))
+        {
+            match between {
+                Between::Sequence(model, next) => odoo.advance_sequence(model, *next),
+                Between::Clock(at) => {
+                    odoo.set_clock(Some(at));
+                    clock_pinned = true;
+                }
+                Between::Deliveries => odoo.seed_recorded_deliveries(),
+            }
+        }
         let mut request = http.request(method.parse().unwrap(), format!("{}{path}", odoo.url()));
         for (k, v) in req_headers.as_object().unwrap() {
             request = request.header(k, v.as_str().unwrap());
@@ -709,6 +725,9 @@ async fn replay(version: u32) {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if clock_pinned {
+            odoo.set_clock(None);
+        }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();

@@ -335,6 +335,7 @@ pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
 /// [`seed_demo`] and before replaying 18/76 or 19/83.
 pub(crate) fn seed_second_recording(env: &mut Env) -> Result<(), Fail> {
     let v19 = env.v() >= 19;
+    second_recording_demo_deliveries(env)?;
     // Country ids are fixed by Odoo's data files, below the seeded United States.
     env.insert_record(
         "res.country",
@@ -414,6 +415,121 @@ pub(crate) fn seed_second_recording(env: &mut Env) -> Result<(), Fail> {
     let stock = env.stock_location();
     for product in [first, first + 1] {
         env.move_stock(product, stock, 100.0)?;
+    }
+    Ok(())
+}
+
+/// The demo deliveries as the second recording's servers held them (18/134, 19/141): the
+/// same pickings and moves as the first recording's, scheduled at other times, and on 18
+/// WH/OUT/00003 and WH/OUT/00004 (moves 20 and 21) ready too, where the first recording's
+/// database had its receipts. Pickings 1 and 4 of 18 share the second shown; Odoo stores
+/// the fraction and lists 1 first.
+fn second_recording_demo_deliveries(env: &mut Env) -> Result<(), Fail> {
+    let dates: &[(i64, &str)] = if env.v() >= 19 {
+        &[
+            (1, "2026-11-29 18:36:49"),
+            (2, "2026-11-14 18:36:49"),
+            (5, "2026-12-02 18:36:49"),
+            (6, "2026-11-11 18:36:49"),
+            (7, "2026-11-22 18:36:49"),
+        ]
+    } else {
+        &[
+            (1, "2026-11-29 18:36:30.1"),
+            (2, "2026-11-14 18:36:30"),
+            (3, "2026-11-24 18:36:30"),
+            (4, "2026-11-29 18:36:30.2"),
+            (5, "2026-12-02 18:36:31"),
+            (6, "2026-11-11 18:36:31"),
+            (7, "2026-11-22 18:36:31"),
+        ]
+    };
+    if env.v() == 18 {
+        let stock = env.stock_location();
+        let customers = env.location_by_usage("customer");
+        let out_type = env
+            .where_eq("stock.picking.type", "code", &json!("outgoing"))
+            .first()
+            .copied()
+            .unwrap_or(0);
+        for (picking, mv, origin) in [
+            (3, 20, "outgoing shipment"),
+            (4, 21, "your company warehouse"),
+        ] {
+            let vals = json!({
+                "name": format!("WH/OUT/{picking:05}"), "picking_type_id": out_type,
+                "location_id": stock, "location_dest_id": customers, "state": "assigned",
+                "origin": origin, "date_done": false,
+            });
+            env.plain_write(
+                "stock.picking",
+                &[picking],
+                vals.as_object().expect("object"),
+            )?;
+            // Below moves already taken: put in place, one unit of Office Chair reserved.
+            let mv_vals = json!({
+                "name": env.display_name("product.product", 5), "picking_id": picking,
+                "product_id": 5, "product_uom_qty": 1.0, "quantity": 1.0, "product_uom": 1,
+                "location_id": stock, "location_dest_id": customers, "state": "assigned",
+                "picked": false, "partner_id": env.raw("stock.picking", picking, "partner_id"),
+                "picking_type_id": out_type, "origin": origin,
+            });
+            env.insert_record(
+                "stock.move",
+                mv,
+                mv_vals.as_object().cloned().expect("object"),
+            );
+        }
+    }
+    for &(picking, date) in dates {
+        env.set("stock.picking", picking, "scheduled_date", json!(date));
+    }
+    Ok(())
+}
+
+/// WH/OUT/00009–00013 (origins TR2-SO-002…006), made on the recorded servers between
+/// exchanges 18/131 and 18/132 (19/138 and 19/139) as 18/129 made WH/OUT/00008, then
+/// confirmed: two moves each (5 × TR2-P1, 3 × TR2-P2; 18: moves 63–72, 19: 52–61), reserved,
+/// scheduled as 18/134 and 19/141 list them.
+pub(crate) fn seed_recorded_deliveries(env: &mut Env) -> Result<(), Fail> {
+    let v19 = env.v() >= 19;
+    let (first_move, product, scheduled) = if v19 {
+        (52, 54, "2026-11-29 18:49:20")
+    } else {
+        (63, 88, "2026-11-29 18:49:11")
+    };
+    let stock = env.stock_location();
+    let customers = env.location_by_usage("customer");
+    let out_type = env
+        .where_eq("stock.picking.type", "code", &json!("outgoing"))
+        .first()
+        .copied()
+        .unwrap_or(0);
+    for n in 0..5_i64 {
+        let mut moves = Vec::new();
+        for (offset, qty) in [(0, 5), (1, 3)] {
+            let mut mv = json!({
+                "location_id": stock, "location_dest_id": customers,
+                "product_id": product + offset, "product_uom": 1, "product_uom_qty": qty,
+            });
+            if !v19 {
+                // stock.move has no `name` on 19 (19/136); 18 requires it (18/129).
+                mv["name"] = json!(env.str_of("product.product", product + offset, "name"));
+            }
+            moves.push(json!([0, 0, mv]));
+        }
+        env.seq.insert("stock.move".into(), first_move + 2 * n);
+        let picking = at(
+            env,
+            "stock.picking",
+            14 + n,
+            json!({
+                "location_id": stock, "location_dest_id": customers, "move_ids": moves,
+                "note": "<p>Leave at the back door</p>", "origin": format!("TR2-SO-{:03}", n + 2),
+                "partner_id": 44, "picking_type_id": out_type, "scheduled_date": scheduled,
+            }),
+        )?;
+        env.action_confirm(&[picking])?;
     }
     Ok(())
 }

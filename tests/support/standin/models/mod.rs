@@ -153,6 +153,9 @@ impl Env<'_> {
             "message_post" => self.message_post(model, &ids, a, call.json2),
             "action_apply_inventory" => Ok(self.apply_inventory(&ids)?.unwrap_or(Value::Null)),
             "button_validate" => self.button_validate(&ids),
+            "action_confirm" => self.action_confirm(&ids),
+            "action_assign" => self.action_assign(&ids),
+            "action_cancel" => self.action_cancel(&ids),
             "process" => self.answer_backorder_wizard(&ids, true),
             "process_cancel_backorder" => self.answer_backorder_wizard(&ids, false),
             "check_object_reference" => {
@@ -247,6 +250,10 @@ impl Env<'_> {
                     let ptype = vals.get("picking_type_id").and_then(as_id).unwrap_or(0);
                     vals.insert("name".into(), json!(self.next_picking_name(ptype)));
                 }
+                if !vals.contains_key("scheduled_date") {
+                    // Odoo schedules a new transfer for the time it is made.
+                    vals.insert("scheduled_date".into(), json!(self.clock()));
+                }
                 self.plain_create(model, &vals)?
             }
             _ => self.plain_create(model, vals)?,
@@ -292,6 +299,16 @@ impl Env<'_> {
                 self.check_barcodes(ids, false)?;
             }
             "stock.quant" => self.write_quant(ids, vals)?,
+            "stock.picking" => {
+                self.plain_write(model, ids, vals)?;
+                // A move added to a confirmed picking is confirmed and reserved at once
+                // (18/167–168, 19/172–173).
+                for &p in ids {
+                    if self.str_of(model, p, "state") != "draft" {
+                        self.confirm_added_moves(p);
+                    }
+                }
+            }
             _ => self.plain_write(model, ids, vals)?,
         }
         self.check_fail_values(model, ids)

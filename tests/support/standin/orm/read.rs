@@ -197,6 +197,12 @@ impl Env<'_> {
             Ty::Integer => json!(raw.as_i64().unwrap_or(0)),
             Ty::Boolean => json!(truthy(&raw)),
             Ty::One2many | Ty::Many2many => json!(id_list(&raw)),
+            // PostgreSQL keeps fractions of a second (and orders by them); Odoo reads whole
+            // seconds.
+            Ty::Datetime => match raw {
+                Value::String(s) => json!(s.get(..19).unwrap_or(&s)),
+                _ => json!(false),
+            },
             _ => match raw {
                 Value::String(s) => json!(s),
                 _ => json!(false),
