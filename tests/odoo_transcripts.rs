@@ -58,19 +58,6 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 17,
-        numbers: &[66, 79],
-        reason: "res.partner create/read with country_code and the TR17 address are not modelled",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[
-            67, 68, 69, 70, 71, 74, 76, 77, 78, 80, 81, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-            94, 95, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108,
-        ],
-        reason: "17's deliveries need location_dest_id from the request (the delivery type has no default) and 17's validation rules (done picking → UserError, quantities without picked ship); the stand-in plays 18's",
-    },
-    NotYet {
-        version: 17,
         numbers: &[111, 112],
         reason: "mail.message and ir.model ids of the recorded 17 database are not seeded",
     },
@@ -91,11 +78,6 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 18,
-        numbers: &[137],
-        reason: "res.partner country_code is not modelled",
-    },
-    NotYet {
-        version: 18,
         numbers: &[176],
         reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
     },
@@ -113,11 +95,6 @@ const NOT_YET: &[NotYet] = &[
         version: 19,
         numbers: &[128, 129, 132, 133, 139],
         reason: "19's wordings (unknown field \"on 'x'\", domain \"in condition\", the FK violation text) are not spoken by the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[144],
-        reason: "res.partner country_code is not modelled",
     },
     NotYet {
         version: 19,
@@ -564,16 +541,49 @@ enum Between {
     /// The server's time during the call, as its later answers show it (a new transfer's
     /// scheduled date, a validation's date_done).
     Clock(&'static str),
-    /// The deliveries made between the exchanges ([`OdooStandin::seed_recorded_deliveries`]).
-    Deliveries,
+    /// The deliveries made between the exchanges ([`OdooStandin::seed_recorded_deliveries`]):
+    /// picking, first move, origin number.
+    Deliveries(&'static [(i64, i64, u32)]),
+    /// Germany and 17's export products ([`OdooStandin::seed_17_export_products`]).
+    ExportProducts17,
 }
 
+/// WH/OUT/00009–00013 of 18 and 19, made after 18/131 and 19/138 (18/134, 19/141 list them).
+const TR2_18: &[(i64, i64, u32)] = &[
+    (14, 63, 2),
+    (15, 65, 3),
+    (16, 67, 4),
+    (17, 69, 5),
+    (18, 71, 6),
+];
+const TR2_19: &[(i64, i64, u32)] = &[
+    (14, 52, 2),
+    (15, 54, 3),
+    (16, 56, 4),
+    (17, 58, 5),
+    (18, 60, 6),
+];
+
 const BETWEEN: &[(u32, u32, Between)] = &[
+    // 17: partner 43 is in Germany (17/66), the pickings move TR17-P1/P2 (17/76, 17/78).
+    (17, 66, Between::ExportProducts17),
+    // 17/74 lists WH/OUT/00008 scheduled 19:31:08 with moves 46–47; 17/76 their lines 38–39.
+    (17, 67, Between::Clock("2026-11-29 19:31:08")),
+    (17, 67, Between::Sequence("stock.move", 46)),
+    (17, 69, Between::Sequence("stock.move.line", 38)),
+    // Pickings 22–23 (moves 48–51) are validated from 17/90 on; 24 is 17/99's backorder
+    // (move 52); 25–26 (moves 53–56) follow it (17/103, 17/106).
+    (17, 90, Between::Deliveries(&[(22, 48, 2), (23, 50, 3)])),
+    (17, 103, Between::Deliveries(&[(25, 53, 4), (26, 55, 5)])),
+    // date_done as 17/86, 94 and 100 read it.
+    (17, 85, Between::Clock("2026-11-29 19:31:08")),
+    (17, 93, Between::Clock("2026-11-29 19:31:08")),
+    (17, 99, Between::Clock("2026-11-29 19:31:08")),
     // 18/134 lists WH/OUT/00008 scheduled 18:49:10 with moves 61–62; 18/135 their lines 59–60.
     (18, 129, Between::Clock("2026-11-29 18:49:10")),
     (18, 129, Between::Sequence("stock.move", 61)),
     (18, 130, Between::Sequence("stock.move.line", 59)),
-    (18, 132, Between::Deliveries),
+    (18, 132, Between::Deliveries(TR2_18)),
     // date_done as 18/144, 150, 156, 162 and 172 read it.
     (18, 143, Between::Clock("2026-11-29 18:49:42")),
     (18, 149, Between::Clock("2026-11-29 18:49:42")),
@@ -584,7 +594,7 @@ const BETWEEN: &[(u32, u32, Between)] = &[
     (19, 136, Between::Clock("2026-11-29 18:49:19")),
     (19, 136, Between::Sequence("stock.move", 50)),
     (19, 137, Between::Sequence("stock.move.line", 46)),
-    (19, 139, Between::Deliveries),
+    (19, 139, Between::Deliveries(TR2_19)),
     // date_done as 19/149, 155, 161, 167 and 177 read it.
     (19, 148, Between::Clock("2026-11-29 18:49:59")),
     (19, 154, Between::Clock("2026-11-29 18:50:00")),
@@ -709,7 +719,8 @@ async fn replay(version: u32) {
                     odoo.set_clock(Some(at));
                     clock_pinned = true;
                 }
-                Between::Deliveries => odoo.seed_recorded_deliveries(),
+                Between::Deliveries(pickings) => odoo.seed_recorded_deliveries(pickings),
+                Between::ExportProducts17 => odoo.seed_17_export_products(),
             }
         }
         let mut request = http.request(method.parse().unwrap(), format!("{}{path}", odoo.url()));

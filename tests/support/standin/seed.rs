@@ -487,16 +487,19 @@ fn second_recording_demo_deliveries(env: &mut Env) -> Result<(), Fail> {
     Ok(())
 }
 
-/// WH/OUT/00009–00013 (origins TR2-SO-002…006), made on the recorded servers between
-/// exchanges 18/131 and 18/132 (19/138 and 19/139) as 18/129 made WH/OUT/00008, then
-/// confirmed: two moves each (5 × TR2-P1, 3 × TR2-P2; 18: moves 63–72, 19: 52–61), reserved,
-/// scheduled as 18/134 and 19/141 list them.
-pub(crate) fn seed_recorded_deliveries(env: &mut Env) -> Result<(), Fail> {
-    let v19 = env.v() >= 19;
-    let (first_move, product, scheduled) = if v19 {
-        (52, 54, "2026-11-29 18:49:20")
-    } else {
-        (63, 88, "2026-11-29 18:49:11")
+/// Deliveries made on the recorded servers between exchanges, as the recorded requests made
+/// theirs (18/129, 19/136, 17/67), then confirmed: `(picking id, first move id, origin number)`
+/// each, two moves (5 × the export widget, 3 × the export gadget), reserved. 18 and 19:
+/// WH/OUT/00009–00013 (TR2-SO-002…006) scheduled as 18/134 and 19/141 list them; 17: the
+/// TR17-SO-* pickings its later requests name.
+pub(crate) fn seed_recorded_deliveries(
+    env: &mut Env,
+    pickings: &[(i64, i64, u32)],
+) -> Result<(), Fail> {
+    let (product, prefix, scheduled) = match env.v() {
+        17 => (47, "TR17", None),
+        18 => (88, "TR2", Some("2026-11-29 18:49:11")),
+        _ => (54, "TR2", Some("2026-11-29 18:49:20")),
     };
     let stock = env.stock_location();
     let customers = env.location_by_usage("customer");
@@ -505,31 +508,59 @@ pub(crate) fn seed_recorded_deliveries(env: &mut Env) -> Result<(), Fail> {
         .first()
         .copied()
         .unwrap_or(0);
-    for n in 0..5_i64 {
+    for &(picking, first_move, origin) in pickings {
         let mut moves = Vec::new();
         for (offset, qty) in [(0, 5), (1, 3)] {
             let mut mv = json!({
                 "location_id": stock, "location_dest_id": customers,
                 "product_id": product + offset, "product_uom": 1, "product_uom_qty": qty,
             });
-            if !v19 {
-                // stock.move has no `name` on 19 (19/136); 18 requires it (18/129).
+            if env.v() < 19 {
+                // stock.move has no `name` on 19 (19/136); 17 and 18 require it (17/67, 18/129).
                 mv["name"] = json!(env.str_of("product.product", product + offset, "name"));
             }
             moves.push(json!([0, 0, mv]));
         }
-        env.seq.insert("stock.move".into(), first_move + 2 * n);
-        let picking = at(
-            env,
-            "stock.picking",
-            14 + n,
-            json!({
-                "location_id": stock, "location_dest_id": customers, "move_ids": moves,
-                "note": "<p>Leave at the back door</p>", "origin": format!("TR2-SO-{:03}", n + 2),
-                "partner_id": 44, "picking_type_id": out_type, "scheduled_date": scheduled,
-            }),
-        )?;
+        env.seq.insert("stock.move".into(), first_move);
+        let mut vals = json!({
+            "location_id": stock, "location_dest_id": customers, "move_ids": moves,
+            "note": "<p>Leave at the back door</p>", "origin": format!("{prefix}-SO-{origin:03}"),
+            "partner_id": if env.v() == 17 { 43 } else { 44 }, "picking_type_id": out_type,
+        });
+        if let Some(at) = scheduled {
+            vals["scheduled_date"] = json!(at);
+        }
+        let picking = at(env, "stock.picking", picking, vals)?;
         env.action_confirm(&[picking])?;
+    }
+    Ok(())
+}
+
+/// What 17's recording made between exchanges for its deliveries (17/66–67): Germany (id
+/// fixed by Odoo's data) and the export pair TR17-P1 (47) and TR17-P2 (48) with stock.
+pub(crate) fn seed_17_export_products(env: &mut Env) -> Result<(), Fail> {
+    if !env.exists("res.country", 57) {
+        env.insert_record(
+            "res.country",
+            57,
+            json!({"name": "Germany", "code": "DE"})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+    }
+    for (id, code, name, barcode) in [
+        (47, "TR17-P1", "TR17 Export Widget", "TR17P1000001"),
+        (48, "TR17-P2", "TR17 Export Gadget", "TR17P2000002"),
+    ] {
+        let mut vals = json!({
+            "name": name, "default_code": code, "barcode": barcode,
+            "list_price": 10.0, "standard_price": 4.0,
+        });
+        storable(env, &mut vals);
+        at(env, "product.product", id, vals)?;
+        let stock = env.stock_location();
+        env.move_stock(id, stock, 100.0)?;
     }
     Ok(())
 }

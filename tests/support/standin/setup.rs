@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::errors::Fail;
 use super::orm::Env;
-use super::seed::{seed_demo, seed_recorded_deliveries, seed_second_recording};
+use super::seed::{
+    seed_17_export_products, seed_demo, seed_recorded_deliveries, seed_second_recording,
+};
 use super::{Demo, OdooStandin, Vals};
 
 impl OdooStandin {
@@ -178,10 +180,16 @@ impl OdooStandin {
         self.with_env(seed_second_recording)
     }
 
-    /// The deliveries the second recording made between two exchanges (WH/OUT/00009–00013),
-    /// confirmed and reserved, with the recorded ids. Call it where the recording made them.
-    pub fn seed_recorded_deliveries(&self) {
-        self.with_env(seed_recorded_deliveries)
+    /// Deliveries a recording made between two exchanges, confirmed and reserved, with the
+    /// recorded ids: `(picking, first move, origin number)` each. Call it where the recording
+    /// made them.
+    pub fn seed_recorded_deliveries(&self, pickings: &[(i64, i64, u32)]) {
+        self.with_env(|env| seed_recorded_deliveries(env, pickings))
+    }
+
+    /// Germany and the export products 17's recording made before its deliveries.
+    pub fn seed_17_export_products(&self) {
+        self.with_env(seed_17_export_products)
     }
 
     fn with_env<T>(&self, f: impl FnOnce(&mut Env) -> Result<T, Fail>) -> T {

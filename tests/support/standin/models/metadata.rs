@@ -120,6 +120,8 @@ impl Env<'_> {
                     "sortable" => json!(f.store),
                     "name" => json!(f.name),
                     "relation" if f.relation.is_some() => json!(f.relation),
+                    // stock.move's product_qty is declared with `digits=0` (17/77).
+                    "digits" if model == "stock.move" && f.name == "product_qty" => json!(0),
                     "digits" if f.ty == Ty::Float => {
                         match super::super::orm::fields::float_digits(self.v(), &f.name) {
                             Some(d) => json!([16, d]),

@@ -240,13 +240,15 @@ impl Env<'_> {
                 "default_pick_ids".into(),
                 json!(partial.iter().map(|p| json!([4, p])).collect::<Vec<_>>()),
             );
+            // The wizard's form view id in the recorded databases (17/92, 19/53).
+            let view = if self.v() == 17 { 602 } else { 659 };
             return Ok(json!({
                 "name": "Create Backorder?",
                 "type": "ir.actions.act_window",
                 "view_mode": "form",
                 "res_model": "stock.backorder.confirmation",
-                "views": [[659, "form"]],
-                "view_id": 659,
+                "views": [[view, "form"]],
+                "view_id": view,
                 "target": "new",
                 "context": ctx,
             }));

@@ -111,6 +111,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
             fd("city", Char, "City"),
             fd("state_id", Many2one, "State").rel("res.country.state"),
             fd("country_id", Many2one, "Country").rel("res.country"),
+            fd("country_code", Char, "Country Code").computed(),
             fd("email", Char, "Email"),
             fd("phone", Char, "Phone"),
             fd("vat", Char, "Tax ID"),
@@ -477,6 +478,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
                 .rel("product.product")
                 .req(),
             fd("product_uom_qty", Float, "Demand").req(),
+            fd("product_qty", Float, "Real Quantity").unstored(),
             fd("quantity", Float, "Quantity"),
             fd("product_uom", Many2one, "Unit")
                 .rel("uom.uom")

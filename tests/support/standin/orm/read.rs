@@ -82,6 +82,12 @@ impl Env<'_> {
                 let p = as_id(&self.stored(model, id, "product_id")).unwrap_or(0);
                 self.raw("product.product", p, "uom_id")
             }
+            ("res.partner", "country_code") => match as_id(&self.stored(model, id, "country_id")) {
+                Some(c) => self.raw("res.country", c, "code"),
+                None => json!(false),
+            },
+            // The demand in the product's unit: the stand-in knows one unit per product.
+            ("stock.move", "product_qty") => json!(self.num(model, id, "product_uom_qty")),
             ("stock.lot", "product_qty") => {
                 // Odoo sums the lot's internal quants: with none, Python's `sum([])` is the
                 // integer 0 (18/94, 19/102, 17/54).
