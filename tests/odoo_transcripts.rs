@@ -48,8 +48,8 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 17,
-        numbers: &[35, 37, 38, 42, 118],
-        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type, duplicate field) are not spoken by the stand-in",
+        numbers: &[35, 37, 38, 42],
+        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type) are not spoken by the stand-in",
     },
     NotYet {
         version: 17,
@@ -58,28 +58,8 @@ const NOT_YET: &[NotYet] = &[
     },
     NotYet {
         version: 17,
-        numbers: &[111, 112],
-        reason: "mail.message and ir.model ids of the recorded 17 database are not seeded",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[114, 115, 116, 117],
-        reason: "ir.model.fields create of x_edi_exported on 17: the stand-in's ir.model ids differ from 17's",
-    },
-    NotYet {
-        version: 17,
         numbers: &[119, 120, 122, 123, 124, 125, 127],
         reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[126],
-        reason: "write of a missing many2one id: MissingError on 18, the stand-in raises the create's ValidationError",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[176],
-        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
     },
     NotYet {
         version: 18,
@@ -90,16 +70,6 @@ const NOT_YET: &[NotYet] = &[
         version: 19,
         numbers: &[99],
         reason: "fields_get attribute min_display_digits (19) is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[128, 129, 132, 133, 139],
-        reason: "19's wordings (unknown field \"on 'x'\", domain \"in condition\", the FK violation text) are not spoken by the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[180],
-        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
     },
     NotYet {
         version: 19,
@@ -573,8 +543,15 @@ const BETWEEN: &[(u32, u32, Between)] = &[
     (17, 69, Between::Sequence("stock.move.line", 38)),
     // Pickings 22–23 (moves 48–51) are validated from 17/90 on; 24 is 17/99's backorder
     // (move 52); 25–26 (moves 53–56) follow it (17/103, 17/106).
+    // Made in the same second as 17/67's (17/94 and 17/100 validate them at 19:31:08).
+    (17, 90, Between::Clock("2026-11-29 19:31:08")),
     (17, 90, Between::Deliveries(&[(22, 48, 2), (23, 50, 3)])),
     (17, 103, Between::Deliveries(&[(25, 53, 4), (26, 55, 5)])),
+    // 27 (TR17-SO-006) and 28 (TR17-SO-007), ready, are marked exported from 17/115 on.
+    // Made after 17/108: the exact second is not recorded, a later one than the backorder's
+    // keeps 17/116's order (scheduled date, then id).
+    (17, 115, Between::Clock("2026-11-29 19:31:09")),
+    (17, 115, Between::Deliveries(&[(27, 57, 6), (28, 59, 7)])),
     // date_done as 17/86, 94 and 100 read it.
     (17, 85, Between::Clock("2026-11-29 19:31:08")),
     (17, 93, Between::Clock("2026-11-29 19:31:08")),

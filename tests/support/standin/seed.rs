@@ -31,13 +31,17 @@ pub(crate) fn seed_base(st: &mut StandinState) {
     };
     let env = &mut env;
     // ir.model / ir.model.fields describe the schema itself; stock.picking has the id the
-    // recorded servers gave it (transcripts 18/59, 19/68).
+    // recorded servers gave it (transcripts 18/59, 19/68, 17/112).
     let names: Vec<String> = env.db.models.keys().cloned().collect();
     let mut next_model = 300;
     let mut next_field = 1000;
     for name in &names {
         let model_id = if name == "stock.picking" {
-            if v19 { 438 } else { 420 }
+            match env.v() {
+                17 => 403,
+                18 => 420,
+                _ => 438,
+            }
         } else {
             next_model += 1;
             next_model
@@ -101,12 +105,22 @@ pub(crate) fn seed_base(st: &mut StandinState) {
             1,
             json!({"name": "My Company (San Francisco)", "partner_id": 1}),
         )?;
+        // Mitchell Admin belongs to the demo company partner "YourCompany": messages he
+        // writes show "YourCompany, Mitchell Admin" (17/111, 18/176, 19/180). The parent's
+        // id is not in any recording.
         at(
             env,
             "res.partner",
             3,
             json!({"name": "Mitchell Admin", "email": "admin@yourcompany.example.com"}),
         )?;
+        at(
+            env,
+            "res.partner",
+            7,
+            json!({"name": "YourCompany", "is_company": true}),
+        )?;
+        env.set("res.partner", 3, "parent_id", json!(7));
         at(
             env,
             "res.users",

@@ -29,6 +29,23 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
     })
 }
 
+/// A body posted over RPC is plain text: Odoo escapes it and makes it a paragraph
+/// (`plaintext2html`: 17/111, 18/176, 19/180).
+fn plaintext_to_html(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let paragraphs: Vec<String> = escaped
+        .split("\n\n")
+        .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>")))
+        .collect();
+    paragraphs.concat()
+}
+
 fn positive(v: Option<&Value>) -> Option<usize> {
     v.and_then(Value::as_u64)
         .filter(|&n| n > 0)
@@ -340,7 +357,7 @@ impl Env<'_> {
             json!({
                 "model": model,
                 "res_id": ids[0],
-                "body": a.get("body").cloned().unwrap_or(json!("")),
+                "body": plaintext_to_html(a.get("body").and_then(Value::as_str).unwrap_or("")),
                 "subject": a.get("subject").cloned().unwrap_or(json!(false)),
                 "message_type": a.get("message_type").cloned().unwrap_or(json!("notification")),
                 "subtype_id": subtype,

@@ -234,9 +234,12 @@ impl Env<'_> {
         let m = self.model(model)?;
         for f in fields {
             if f != "id" && !m.fields.contains_key(f) {
-                return Err(Fail::value(format!(
-                    "Invalid field '{f}' on model '{model}'"
-                )));
+                // "on model 'x'" on 17 and 18 (18/132), "on 'x'" on 19 (19/128, 19/139).
+                return Err(Fail::value(if self.v() >= 19 {
+                    format!("Invalid field '{f}' on '{model}'")
+                } else {
+                    format!("Invalid field '{f}' on model '{model}'")
+                }));
             }
         }
         Ok(())
