@@ -246,7 +246,14 @@ impl Env<'_> {
                         .field(model, base)
                         .cloned()
                         .filter(|_| matches!(suffix.as_deref(), None | Some("id") | Some(".id")))
-                        .ok_or_else(|| Fail::value(format!("Invalid field name '{name}'")))?;
+                        .ok_or_else(|| {
+                            if self.v() == 17 {
+                                // 17 looks the column up without a check: a bare KeyError (17/25).
+                                Fail::new("builtins.KeyError", base)
+                            } else {
+                                Fail::value(format!("Invalid field name '{name}'"))
+                            }
+                        })?;
                     Col::Field(f, suffix)
                 }
             });

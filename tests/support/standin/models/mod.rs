@@ -198,10 +198,7 @@ impl Env<'_> {
             "context_get" => {
                 Ok(json!({"lang": "en_US", "tz": "Europe/Brussels", "uid": ADMIN_UID}))
             }
-            other => Err(Fail::new(
-                "builtins.AttributeError",
-                format!("The method '{model}.{other}' does not exist"),
-            )),
+            other => Err(super::errors::unknown_method(self.v(), model, other)),
         }
     }
 
@@ -304,6 +301,16 @@ impl Env<'_> {
             }
             "product.product" => {
                 self.check_vals_fields(model, vals)?;
+                if self.v() == 17 {
+                    // 17 refuses a bad selection value on the variant before it reaches the
+                    // template (17/42: "product.product.detailed_type"; 18/19 name the template).
+                    for (key, v) in vals {
+                        let f = self.db.models[model].fields[key].clone();
+                        if f.ty == super::orm::fields::Ty::Selection {
+                            self.convert(model, &f, v)?;
+                        }
+                    }
+                }
                 let (tmpl_vals, own_vals) = self.split_product_vals(vals);
                 self.plain_write(model, ids, &own_vals)?;
                 if !tmpl_vals.is_empty() {
