@@ -35,23 +35,7 @@ struct NotYet {
     reason: &'static str,
 }
 
-const NOT_YET: &[NotYet] = &[
-    NotYet {
-        version: 17,
-        numbers: &[119, 120, 122, 123, 124, 125, 127],
-        reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[177, 178, 180],
-        reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[181, 182, 184],
-        reason: "base.automation (webhook) is not modelled",
-    },
-];
+const NOT_YET: &[NotYet] = &[];
 
 fn not_yet(version: u32, name: &str) -> Option<&'static NotYet> {
     let number = leading_number(name);
@@ -488,26 +472,28 @@ enum Between {
     /// scheduled date, a validation's date_done).
     Clock(&'static str),
     /// The deliveries made between the exchanges ([`OdooStandin::seed_recorded_deliveries`]):
-    /// picking, first move, origin number.
-    Deliveries(&'static [(i64, i64, u32)]),
+    /// picking, first move, origin; confirmed and reserved.
+    Deliveries(&'static [(i64, i64, &'static str)]),
+    /// The same, left in draft.
+    DraftDeliveries(&'static [(i64, i64, &'static str)]),
     /// Germany and 17's export products ([`OdooStandin::seed_17_export_products`]).
     ExportProducts17,
 }
 
 /// WH/OUT/00009–00013 of 18 and 19, made after 18/131 and 19/138 (18/134, 19/141 list them).
-const TR2_18: &[(i64, i64, u32)] = &[
-    (14, 63, 2),
-    (15, 65, 3),
-    (16, 67, 4),
-    (17, 69, 5),
-    (18, 71, 6),
+const TR2_18: &[(i64, i64, &str)] = &[
+    (14, 63, "TR2-SO-002"),
+    (15, 65, "TR2-SO-003"),
+    (16, 67, "TR2-SO-004"),
+    (17, 69, "TR2-SO-005"),
+    (18, 71, "TR2-SO-006"),
 ];
-const TR2_19: &[(i64, i64, u32)] = &[
-    (14, 52, 2),
-    (15, 54, 3),
-    (16, 56, 4),
-    (17, 58, 5),
-    (18, 60, 6),
+const TR2_19: &[(i64, i64, &str)] = &[
+    (14, 52, "TR2-SO-002"),
+    (15, 54, "TR2-SO-003"),
+    (16, 56, "TR2-SO-004"),
+    (17, 58, "TR2-SO-005"),
+    (18, 60, "TR2-SO-006"),
 ];
 
 const BETWEEN: &[(u32, u32, Between)] = &[
@@ -523,13 +509,36 @@ const BETWEEN: &[(u32, u32, Between)] = &[
     // (move 52); 25–26 (moves 53–56) follow it (17/103, 17/106).
     // Made in the same second as 17/67's (17/94 and 17/100 validate them at 19:31:08).
     (17, 90, Between::Clock("2026-11-29 19:31:08")),
-    (17, 90, Between::Deliveries(&[(22, 48, 2), (23, 50, 3)])),
-    (17, 103, Between::Deliveries(&[(25, 53, 4), (26, 55, 5)])),
+    (
+        17,
+        90,
+        Between::Deliveries(&[(22, 48, "TR17-SO-002"), (23, 50, "TR17-SO-003")]),
+    ),
+    (
+        17,
+        103,
+        Between::Deliveries(&[(25, 53, "TR17-SO-004"), (26, 55, "TR17-SO-005")]),
+    ),
     // 27 (TR17-SO-006) and 28 (TR17-SO-007), ready, are marked exported from 17/115 on.
     // Made after 17/108: the exact second is not recorded, a later one than the backorder's
     // keeps 17/116's order (scheduled date, then id).
     (17, 115, Between::Clock("2026-11-29 19:31:09")),
-    (17, 115, Between::Deliveries(&[(27, 57, 6), (28, 59, 7)])),
+    (
+        17,
+        115,
+        Between::Deliveries(&[(27, 57, "TR17-SO-006"), (28, 59, "TR17-SO-007")]),
+    ),
+    // 17/125 confirms TR17-WH-002 (picking 33), made in draft after 17/124; its moves are not
+    // read (ids after 28's).
+    (
+        17,
+        125,
+        Between::DraftDeliveries(&[(33, 61, "TR17-WH-002")]),
+    ),
+    // The automations' server actions as 17/120, 17/124, 18/178 and 19/182 read them.
+    (17, 119, Between::Sequence("ir.actions.server", 284)),
+    (18, 177, Between::Sequence("ir.actions.server", 301)),
+    (19, 181, Between::Sequence("ir.actions.server", 303)),
     // date_done as 17/86, 94 and 100 read it.
     (17, 85, Between::Clock("2026-11-29 19:31:08")),
     (17, 93, Between::Clock("2026-11-29 19:31:08")),
@@ -674,7 +683,8 @@ async fn replay(version: u32) {
                     odoo.set_clock(Some(at));
                     clock_pinned = true;
                 }
-                Between::Deliveries(pickings) => odoo.seed_recorded_deliveries(pickings),
+                Between::Deliveries(pickings) => odoo.seed_recorded_deliveries(pickings, false),
+                Between::DraftDeliveries(pickings) => odoo.seed_recorded_deliveries(pickings, true),
                 Between::ExportProducts17 => odoo.seed_17_export_products(),
             }
         }

@@ -58,9 +58,35 @@ pub(crate) fn seed_base(st: &mut StandinState) {
         let fields: Vec<Field> = env.db.models[name].fields.values().cloned().collect();
         for f in fields {
             next_field += 1;
+            // stock.picking's state and its value "Ready" have the recorded ids: automations
+            // name them (17/119, 18/177–178, 19/181–182).
+            let field_id = if name == "stock.picking" && f.name == "state" {
+                match env.v() {
+                    17 => 3945,
+                    18 => 4146,
+                    _ => 4492,
+                }
+            } else {
+                next_field
+            };
+            if field_id != next_field {
+                let ready = match env.v() {
+                    17 => 678,
+                    18 => 1260,
+                    _ => 1300,
+                };
+                env.insert_record(
+                    "ir.model.fields.selection",
+                    ready,
+                    json!({"field_id": field_id, "value": "assigned", "name": "Ready"})
+                        .as_object()
+                        .cloned()
+                        .expect("object"),
+                );
+            }
             env.insert_record(
                 "ir.model.fields",
-                next_field,
+                field_id,
                 json!({
                     "name": f.name, "model": name, "model_id": model_id,
                     "field_description": f.string, "ttype": f.ty.odoo_name(), "state": "base",
@@ -502,18 +528,19 @@ fn second_recording_demo_deliveries(env: &mut Env) -> Result<(), Fail> {
 }
 
 /// Deliveries made on the recorded servers between exchanges, as the recorded requests made
-/// theirs (18/129, 19/136, 17/67), then confirmed: `(picking id, first move id, origin number)`
-/// each, two moves (5 × the export widget, 3 × the export gadget), reserved. 18 and 19:
-/// WH/OUT/00009–00013 (TR2-SO-002…006) scheduled as 18/134 and 19/141 list them; 17: the
-/// TR17-SO-* pickings its later requests name.
+/// theirs (18/129, 19/136, 17/67): `(picking id, first move id, origin)` each, two moves (5 ×
+/// the export widget, 3 × the export gadget), confirmed and reserved unless `draft`. 18 and
+/// 19: WH/OUT/00009–00013 (TR2-SO-002…006) scheduled as 18/134 and 19/141 list them; 17: the
+/// TR17-* pickings its later requests name.
 pub(crate) fn seed_recorded_deliveries(
     env: &mut Env,
-    pickings: &[(i64, i64, u32)],
+    pickings: &[(i64, i64, &str)],
+    draft: bool,
 ) -> Result<(), Fail> {
-    let (product, prefix, scheduled) = match env.v() {
-        17 => (47, "TR17", None),
-        18 => (88, "TR2", Some("2026-11-29 18:49:11")),
-        _ => (54, "TR2", Some("2026-11-29 18:49:20")),
+    let (product, scheduled) = match env.v() {
+        17 => (47, None),
+        18 => (88, Some("2026-11-29 18:49:11")),
+        _ => (54, Some("2026-11-29 18:49:20")),
     };
     let stock = env.stock_location();
     let customers = env.location_by_usage("customer");
@@ -538,14 +565,16 @@ pub(crate) fn seed_recorded_deliveries(
         env.seq.insert("stock.move".into(), first_move);
         let mut vals = json!({
             "location_id": stock, "location_dest_id": customers, "move_ids": moves,
-            "note": "<p>Leave at the back door</p>", "origin": format!("{prefix}-SO-{origin:03}"),
+            "note": "<p>Leave at the back door</p>", "origin": origin,
             "partner_id": if env.v() == 17 { 43 } else { 44 }, "picking_type_id": out_type,
         });
         if let Some(at) = scheduled {
             vals["scheduled_date"] = json!(at);
         }
         let picking = at(env, "stock.picking", picking, vals)?;
-        env.action_confirm(&[picking])?;
+        if !draft {
+            env.action_confirm(&[picking])?;
+        }
     }
     Ok(())
 }

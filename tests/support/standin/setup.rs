@@ -180,11 +180,11 @@ impl OdooStandin {
         self.with_env(seed_second_recording)
     }
 
-    /// Deliveries a recording made between two exchanges, confirmed and reserved, with the
-    /// recorded ids: `(picking, first move, origin number)` each. Call it where the recording
-    /// made them.
-    pub fn seed_recorded_deliveries(&self, pickings: &[(i64, i64, u32)]) {
-        self.with_env(|env| seed_recorded_deliveries(env, pickings))
+    /// Deliveries a recording made between two exchanges, with the recorded ids: `(picking,
+    /// first move, origin)` each, confirmed and reserved unless `draft`. Call it where the
+    /// recording made them.
+    pub fn seed_recorded_deliveries(&self, pickings: &[(i64, i64, &str)], draft: bool) {
+        self.with_env(|env| seed_recorded_deliveries(env, pickings, draft))
     }
 
     /// Germany and the export products 17's recording made before its deliveries.

@@ -258,6 +258,24 @@ impl Env<'_> {
                 }
                 id
             }
+            "base.automation" => {
+                let mut vals = vals.clone();
+                let state_set = vals.get("trigger") == Some(&json!("on_state_set"));
+                if state_set && self.v() >= 18 && !vals.contains_key("trigger_field_ids") {
+                    // 18 and 19 compute the trigger field from the selection value (18/178);
+                    // 17 leaves it empty, and the rule then fires on every write (17/120).
+                    let field = vals
+                        .get("trg_selection_field_id")
+                        .and_then(as_id)
+                        .and_then(|s| {
+                            as_id(&self.stored("ir.model.fields.selection", s, "field_id"))
+                        });
+                    if let Some(field) = field {
+                        vals.insert("trigger_field_ids".into(), json!([[6, 0, [field]]]));
+                    }
+                }
+                self.plain_create(model, &vals)?
+            }
             "stock.picking" => {
                 let mut vals = vals.clone();
                 if !vals.get("name").is_some_and(truthy) {

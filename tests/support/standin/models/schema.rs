@@ -634,6 +634,67 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
         ],
     );
     add(
+        "ir.model.fields.selection",
+        "Fields Selection",
+        "sequence, id",
+        vec![
+            fd("field_id", Many2one, "Field")
+                .rel("ir.model.fields")
+                .req(),
+            fd("value", Char, "Value").req(),
+            fd("name", Char, "Name").req(),
+        ],
+    );
+    // The webhook automation edi-bridge documents (18/177, 19/181, 17/119).
+    add(
+        "ir.actions.server",
+        "Server Actions",
+        "sequence,name,id",
+        vec![
+            fd("name", Char, "Action Name").req(),
+            fd("model_id", Many2one, "Model").rel("ir.model").req(),
+            fd("state", Selection, "Type")
+                .req()
+                .sel(&[
+                    ("object_write", "Update Record"),
+                    ("object_create", "Create Record"),
+                    ("code", "Execute Code"),
+                    ("webhook", "Send Webhook Notification"),
+                    ("multi", "Execute Existing Actions"),
+                ])
+                .def(json!("object_write")),
+            fd("webhook_url", Char, "Webhook URL"),
+            fd("webhook_field_ids", Many2many, "Webhook Fields").rel("ir.model.fields"),
+            fd("base_automation_id", Many2one, "Automation Rule").rel("base.automation"),
+        ],
+    );
+    add(
+        "base.automation",
+        "Automation Rule",
+        "id",
+        vec![
+            fd("name", Char, "Automation Rule Name").req(),
+            fd("model_id", Many2one, "Model").rel("ir.model").req(),
+            fd("trigger", Selection, "Trigger").req().sel(&[
+                ("on_create_or_write", "On save"),
+                ("on_state_set", "State is set to"),
+                ("on_change", "On UI change"),
+                ("on_unlink", "On deletion"),
+                ("on_time", "Based on date field"),
+                ("on_webhook", "On webhook"),
+            ]),
+            fd("trg_selection_field_id", Many2one, "Trigger Field")
+                .rel("ir.model.fields.selection"),
+            fd("filter_domain", Char, "Apply on"),
+            fd("filter_pre_domain", Char, "Before Update Domain"),
+            fd("trigger_field_ids", Many2many, "Trigger Fields").rel("ir.model.fields"),
+            fd("action_server_ids", One2many, "Actions")
+                .rel("ir.actions.server")
+                .inv("base_automation_id"),
+            fd("active", Boolean, "Active").def(json!(true)),
+        ],
+    );
+    add(
         "ir.model.data",
         "Model Data",
         "module, name, id",
