@@ -35,187 +35,7 @@ struct NotYet {
     reason: &'static str,
 }
 
-const NOT_YET: &[NotYet] = &[
-    NotYet {
-        version: 17,
-        numbers: &[22, 23, 24],
-        reason: "product.template `load` with external ids: the stand-in's template and ir.model.data ids are not seeded as on the recorded 17",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[25],
-        reason: "a 17 `load` column naming an unknown field raises a bare builtins.KeyError; the stand-in answers 18's ValueError",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[28, 29],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[35, 37, 38, 42, 55, 118],
-        reason: "17's own error wordings (duplicate barcode on the TR17 data, unknown and private method, selection on detailed_type, duplicate lot, duplicate field) are not spoken by the stand-in",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[48],
-        reason: "inventory moves: stock.move ids and names of the recorded 17 database are not seeded",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[54],
-        reason: "stock.lot has no product_qty in the stand-in",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[66, 79],
-        reason: "res.partner create/read with country_code and the TR17 address are not modelled",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[
-            67, 68, 69, 70, 71, 74, 76, 77, 78, 80, 81, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-            94, 95, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108,
-        ],
-        reason: "17's deliveries need location_dest_id from the request (the delivery type has no default) and 17's validation rules (done picking → UserError, quantities without picked ship); the stand-in plays 18's",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[111, 112],
-        reason: "mail.message and ir.model ids of the recorded 17 database are not seeded",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[114, 115, 116, 117],
-        reason: "ir.model.fields create of x_edi_exported on 17: the stand-in's ir.model ids differ from 17's",
-    },
-    NotYet {
-        version: 17,
-        numbers: &[119, 120, 122, 123, 124, 125, 127],
-        reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[85, 86],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[94],
-        reason: "stock.lot has no product_qty in the stand-in",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[96],
-        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[103, 104, 113],
-        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[126],
-        reason: "write of a missing many2one id: MissingError on 18, the stand-in raises the create's ValidationError",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[130, 131],
-        reason: "picking 13's moves: action_confirm/action_assign are not served on the recorded picking as created by 18/129",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[134, 135],
-        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[137],
-        reason: "res.partner country_code is not modelled",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[
-            138, 139, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 153, 154, 155, 156,
-            157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173,
-        ],
-        reason: "the delivery 18/129 creates is not confirmed or reserved by the stand-in (18/130–131), and WH/OUT/00009–00013 with moves 63–72, made between exchanges (not in the recording), are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[176],
-        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
-    },
-    NotYet {
-        version: 18,
-        numbers: &[177, 178, 180],
-        reason: "base.automation (webhook) is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[92, 93],
-        reason: "`load` with an unknown `.id`: Odoo adds a second message from the attempted create; the stand-in gives one",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[99],
-        reason: "fields_get attribute min_display_digits (19) is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[102],
-        reason: "stock.lot has no product_qty in the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[104],
-        reason: "duplicate lot name per product: the stand-in's ValidationError has another text",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[111, 112, 121],
-        reason: "auto-apply on a lot-tracked product without a lot: the stand-in does not keep the quant with lot_id false applied",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[128, 129, 132, 133, 139],
-        reason: "19's wordings (unknown field \"on 'x'\", domain \"in condition\", the FK violation text) are not spoken by the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[137, 138],
-        reason: "action_confirm/action_assign are not served over JSON-2 by the stand-in",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[141, 142],
-        reason: "ready deliveries: the recorded database held pickings 8–12 and moves of other demo data the stand-in does not seed",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[144],
-        reason: "res.partner country_code is not modelled",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[
-            145, 146, 148, 149, 150, 151, 152, 153, 154, 155, 156, 158, 159, 160, 161, 162, 163,
-            164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178,
-        ],
-        reason: "the delivery 19/136 creates is not confirmed over JSON-2 by the stand-in (19/137–138), and the pickings made between exchanges (not in the recording) are not seeded: the move writes, validations, backorders, over-delivery, cancel and added moves on them follow",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[180],
-        reason: "mail.message author display name and body of the second recording's messages differ from the stand-in's",
-    },
-    NotYet {
-        version: 19,
-        numbers: &[181, 182, 184],
-        reason: "base.automation (webhook) is not modelled",
-    },
-];
+const NOT_YET: &[NotYet] = &[];
 
 fn not_yet(version: u32, name: &str) -> Option<&'static NotYet> {
     let number = leading_number(name);
@@ -636,10 +456,116 @@ fn start(opts: StandinOptions) -> OdooStandin {
         // variant is 46 (transcript 18/14), so variants were numbered from 45.
         odoo.advance_sequence("product.product", 45);
     }
-    // Both recorded databases numbered the first new template 36 (18/11, 19/12).
-    odoo.advance_sequence("product.template", 36);
+    // Both recorded databases numbered the first new template 36 (18/11, 19/12); 17's
+    // `load` made templates 35–37 (17/22) after six products (17/06–10): 17 started at 29.
+    odoo.advance_sequence("product.template", if version == 17 { 29 } else { 36 });
     odoo
 }
+
+/// What the recorded server did between two exchanges, or showed of itself, that the
+/// requests do not carry: done to the stand-in before the exchange numbered.
+enum Between {
+    /// Ids the recorded server gave to records a call made inside (moves and move lines of
+    /// a picking), as its later answers show them.
+    Sequence(&'static str, i64),
+    /// The server's time during the call, as its later answers show it (a new transfer's
+    /// scheduled date, a validation's date_done).
+    Clock(&'static str),
+    /// The deliveries made between the exchanges ([`OdooStandin::seed_recorded_deliveries`]):
+    /// picking, first move, origin; confirmed and reserved.
+    Deliveries(&'static [(i64, i64, &'static str)]),
+    /// The same, left in draft.
+    DraftDeliveries(&'static [(i64, i64, &'static str)]),
+    /// Germany and 17's export products ([`OdooStandin::seed_17_export_products`]).
+    ExportProducts17,
+}
+
+/// WH/OUT/00009–00013 of 18 and 19, made after 18/131 and 19/138 (18/134, 19/141 list them).
+const TR2_18: &[(i64, i64, &str)] = &[
+    (14, 63, "TR2-SO-002"),
+    (15, 65, "TR2-SO-003"),
+    (16, 67, "TR2-SO-004"),
+    (17, 69, "TR2-SO-005"),
+    (18, 71, "TR2-SO-006"),
+];
+const TR2_19: &[(i64, i64, &str)] = &[
+    (14, 52, "TR2-SO-002"),
+    (15, 54, "TR2-SO-003"),
+    (16, 56, "TR2-SO-004"),
+    (17, 58, "TR2-SO-005"),
+    (18, 60, "TR2-SO-006"),
+];
+
+const BETWEEN: &[(u32, u32, Between)] = &[
+    // 17/48 shows the inventory moves 17/46 applied as 39 and 40.
+    (17, 46, Between::Sequence("stock.move", 39)),
+    // 17: partner 43 is in Germany (17/66), the pickings move TR17-P1/P2 (17/76, 17/78).
+    (17, 66, Between::ExportProducts17),
+    // 17/74 lists WH/OUT/00008 scheduled 19:31:08 with moves 46–47; 17/76 their lines 38–39.
+    (17, 67, Between::Clock("2026-11-29 19:31:08")),
+    (17, 67, Between::Sequence("stock.move", 46)),
+    (17, 69, Between::Sequence("stock.move.line", 38)),
+    // Pickings 22–23 (moves 48–51) are validated from 17/90 on; 24 is 17/99's backorder
+    // (move 52); 25–26 (moves 53–56) follow it (17/103, 17/106).
+    // Made in the same second as 17/67's (17/94 and 17/100 validate them at 19:31:08).
+    (17, 90, Between::Clock("2026-11-29 19:31:08")),
+    (
+        17,
+        90,
+        Between::Deliveries(&[(22, 48, "TR17-SO-002"), (23, 50, "TR17-SO-003")]),
+    ),
+    (
+        17,
+        103,
+        Between::Deliveries(&[(25, 53, "TR17-SO-004"), (26, 55, "TR17-SO-005")]),
+    ),
+    // 27 (TR17-SO-006) and 28 (TR17-SO-007), ready, are marked exported from 17/115 on.
+    // Made after 17/108: the exact second is not recorded, a later one than the backorder's
+    // keeps 17/116's order (scheduled date, then id).
+    (17, 115, Between::Clock("2026-11-29 19:31:09")),
+    (
+        17,
+        115,
+        Between::Deliveries(&[(27, 57, "TR17-SO-006"), (28, 59, "TR17-SO-007")]),
+    ),
+    // 17/125 confirms TR17-WH-002 (picking 33), made in draft after 17/124; its moves are not
+    // read (ids after 28's).
+    (
+        17,
+        125,
+        Between::DraftDeliveries(&[(33, 61, "TR17-WH-002")]),
+    ),
+    // The automations' server actions as 17/120, 17/124, 18/178 and 19/182 read them.
+    (17, 119, Between::Sequence("ir.actions.server", 284)),
+    (18, 177, Between::Sequence("ir.actions.server", 301)),
+    (19, 181, Between::Sequence("ir.actions.server", 303)),
+    // date_done as 17/86, 94 and 100 read it.
+    (17, 85, Between::Clock("2026-11-29 19:31:08")),
+    (17, 93, Between::Clock("2026-11-29 19:31:08")),
+    (17, 99, Between::Clock("2026-11-29 19:31:08")),
+    // 18/134 lists WH/OUT/00008 scheduled 18:49:10 with moves 61–62; 18/135 their lines 59–60.
+    (18, 129, Between::Clock("2026-11-29 18:49:10")),
+    (18, 129, Between::Sequence("stock.move", 61)),
+    (18, 130, Between::Sequence("stock.move.line", 59)),
+    (18, 132, Between::Deliveries(TR2_18)),
+    // date_done as 18/144, 150, 156, 162 and 172 read it.
+    (18, 143, Between::Clock("2026-11-29 18:49:42")),
+    (18, 149, Between::Clock("2026-11-29 18:49:42")),
+    (18, 155, Between::Clock("2026-11-29 18:49:43")),
+    (18, 161, Between::Clock("2026-11-29 18:49:43")),
+    (18, 171, Between::Clock("2026-11-29 18:49:44")),
+    // 19/141 lists WH/OUT/00008 scheduled 18:49:19 with moves 50–51; 19/142 their lines 46–47.
+    (19, 136, Between::Clock("2026-11-29 18:49:19")),
+    (19, 136, Between::Sequence("stock.move", 50)),
+    (19, 137, Between::Sequence("stock.move.line", 46)),
+    (19, 139, Between::Deliveries(TR2_19)),
+    // date_done as 19/149, 155, 161, 167 and 177 read it.
+    (19, 148, Between::Clock("2026-11-29 18:49:59")),
+    (19, 154, Between::Clock("2026-11-29 18:50:00")),
+    (19, 160, Between::Clock("2026-11-29 18:50:00")),
+    (19, 166, Between::Clock("2026-11-29 18:50:00")),
+    (19, 176, Between::Clock("2026-11-29 18:50:00")),
+];
 
 /// Where the second recording (2026-11-29) starts: it was made on fresh servers, so the
 /// stand-in starts afresh there, with the data that recording made first.
@@ -746,6 +672,22 @@ async fn replay(version: u32) {
             odoo = start(odoo.options());
             odoo.seed_second_recording();
         }
+        let mut clock_pinned = false;
+        for (_, _, between) in BETWEEN
+            .iter()
+            .filter(|(v, n, _)| *v == version && *n == leading_number(&name))
+        {
+            match between {
+                Between::Sequence(model, next) => odoo.advance_sequence(model, *next),
+                Between::Clock(at) => {
+                    odoo.set_clock(Some(at));
+                    clock_pinned = true;
+                }
+                Between::Deliveries(pickings) => odoo.seed_recorded_deliveries(pickings, false),
+                Between::DraftDeliveries(pickings) => odoo.seed_recorded_deliveries(pickings, true),
+                Between::ExportProducts17 => odoo.seed_17_export_products(),
+            }
+        }
         let mut request = http.request(method.parse().unwrap(), format!("{}{path}", odoo.url()));
         for (k, v) in req_headers.as_object().unwrap() {
             request = request.header(k, v.as_str().unwrap());
@@ -759,6 +701,9 @@ async fn replay(version: u32) {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if clock_pinned {
+            odoo.set_clock(None);
+        }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();

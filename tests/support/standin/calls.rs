@@ -129,7 +129,11 @@ pub(crate) fn signature(model: &str, method: &str) -> Option<Sig> {
             )
         },
         "action_apply_inventory" if model == "stock.quant" => sig(Kind::Records, &[], "StockQuant"),
-        "button_validate" if model == "stock.picking" => sig(Kind::Records, &[], "StockPicking"),
+        "button_validate" | "action_confirm" | "action_assign" | "action_cancel"
+            if model == "stock.picking" =>
+        {
+            sig(Kind::Records, &[], "StockPicking")
+        }
         "process" | "process_cancel_backorder" if model == "stock.backorder.confirmation" => {
             sig(Kind::Records, &[], "StockBackorderConfirmation")
         }

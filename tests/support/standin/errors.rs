@@ -212,9 +212,26 @@ pub(crate) fn access_refused(version: u32, model: &str, method: &str) -> Option<
     ))
 }
 
-pub(crate) fn private_method(model: &str, method: &str) -> Fail {
+/// 17 names the method alone (17/38); 18 and 19 with its model.
+pub(crate) fn private_method(version: u32, model: &str, method: &str) -> Fail {
     Fail::new(
         "odoo.exceptions.AccessError",
-        format!("Private methods (such as '{model}.{method}') cannot be called remotely."),
+        if version == 17 {
+            format!("Private methods (such as {method}) cannot be called remotely.")
+        } else {
+            format!("Private methods (such as '{model}.{method}') cannot be called remotely.")
+        },
+    )
+}
+
+/// A method the model does not have: 17 words it its own way (17/37).
+pub(crate) fn unknown_method(version: u32, model: &str, method: &str) -> Fail {
+    Fail::new(
+        "builtins.AttributeError",
+        if version == 17 {
+            format!("The method '{method}' does not exist on the model '{model}'")
+        } else {
+            format!("The method '{model}.{method}' does not exist")
+        },
     )
 }

@@ -115,7 +115,7 @@ pub(crate) fn json2(
         ));
     }
     if meth.starts_with('_') {
-        return error(private_method(&model, &meth));
+        return error(private_method(19, &model, &meth));
     }
     let Some(sig) = signature(&model, &meth) else {
         return error(Fail::http(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::calls::{bind_jsonrpc, execute, signature};
 use super::errors::{
-    Fail, access_refused, private_method, serialization_failure, unknown_exception,
+    Fail, access_refused, private_method, serialization_failure, unknown_exception, unknown_method,
 };
 use super::http::json_response;
 use super::orm::{ADMIN_UID, BASIC_UID};
@@ -178,13 +178,10 @@ fn object_service(st: &mut StandinState, method: &str, args: Vec<Value>) -> Resu
         return Err(Fail::user(format!("Object {model} doesn't exist")));
     }
     if meth.starts_with('_') {
-        return Err(private_method(&model, &meth));
+        return Err(private_method(st.opts.version, &model, &meth));
     }
     let Some(sig) = signature(&model, &meth) else {
-        return Err(Fail::new(
-            "builtins.AttributeError",
-            format!("The method '{model}.{meth}' does not exist"),
-        ));
+        return Err(unknown_method(st.opts.version, &model, &meth));
     };
     let call = bind_jsonrpc(&model, &meth, &sig, call_args, kwargs)?;
     if basic && let Some(fail) = access_refused(st.opts.version, &model, &meth) {

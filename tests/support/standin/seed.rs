@@ -31,13 +31,17 @@ pub(crate) fn seed_base(st: &mut StandinState) {
     };
     let env = &mut env;
     // ir.model / ir.model.fields describe the schema itself; stock.picking has the id the
-    // recorded servers gave it (transcripts 18/59, 19/68).
+    // recorded servers gave it (transcripts 18/59, 19/68, 17/112).
     let names: Vec<String> = env.db.models.keys().cloned().collect();
     let mut next_model = 300;
     let mut next_field = 1000;
     for name in &names {
         let model_id = if name == "stock.picking" {
-            if v19 { 438 } else { 420 }
+            match env.v() {
+                17 => 403,
+                18 => 420,
+                _ => 438,
+            }
         } else {
             next_model += 1;
             next_model
@@ -54,9 +58,35 @@ pub(crate) fn seed_base(st: &mut StandinState) {
         let fields: Vec<Field> = env.db.models[name].fields.values().cloned().collect();
         for f in fields {
             next_field += 1;
+            // stock.picking's state and its value "Ready" have the recorded ids: automations
+            // name them (17/119, 18/177–178, 19/181–182).
+            let field_id = if name == "stock.picking" && f.name == "state" {
+                match env.v() {
+                    17 => 3945,
+                    18 => 4146,
+                    _ => 4492,
+                }
+            } else {
+                next_field
+            };
+            if field_id != next_field {
+                let ready = match env.v() {
+                    17 => 678,
+                    18 => 1260,
+                    _ => 1300,
+                };
+                env.insert_record(
+                    "ir.model.fields.selection",
+                    ready,
+                    json!({"field_id": field_id, "value": "assigned", "name": "Ready"})
+                        .as_object()
+                        .cloned()
+                        .expect("object"),
+                );
+            }
             env.insert_record(
                 "ir.model.fields",
-                next_field,
+                field_id,
                 json!({
                     "name": f.name, "model": name, "model_id": model_id,
                     "field_description": f.string, "ttype": f.ty.odoo_name(), "state": "base",
@@ -101,12 +131,22 @@ pub(crate) fn seed_base(st: &mut StandinState) {
             1,
             json!({"name": "My Company (San Francisco)", "partner_id": 1}),
         )?;
+        // Mitchell Admin belongs to the demo company partner "YourCompany": messages he
+        // writes show "YourCompany, Mitchell Admin" (17/111, 18/176, 19/180). The parent's
+        // id is not in any recording.
         at(
             env,
             "res.partner",
             3,
             json!({"name": "Mitchell Admin", "email": "admin@yourcompany.example.com"}),
         )?;
+        at(
+            env,
+            "res.partner",
+            7,
+            json!({"name": "YourCompany", "is_company": true}),
+        )?;
+        env.set("res.partner", 3, "parent_id", json!(7));
         at(
             env,
             "res.users",
@@ -335,6 +375,7 @@ pub(crate) fn seed_demo(env: &mut Env) -> Result<Demo, Fail> {
 /// [`seed_demo`] and before replaying 18/76 or 19/83.
 pub(crate) fn seed_second_recording(env: &mut Env) -> Result<(), Fail> {
     let v19 = env.v() >= 19;
+    second_recording_demo_deliveries(env)?;
     // Country ids are fixed by Odoo's data files, below the seeded United States.
     env.insert_record(
         "res.country",
@@ -414,6 +455,155 @@ pub(crate) fn seed_second_recording(env: &mut Env) -> Result<(), Fail> {
     let stock = env.stock_location();
     for product in [first, first + 1] {
         env.move_stock(product, stock, 100.0)?;
+    }
+    Ok(())
+}
+
+/// The demo deliveries as the second recording's servers held them (18/134, 19/141): the
+/// same pickings and moves as the first recording's, scheduled at other times, and on 18
+/// WH/OUT/00003 and WH/OUT/00004 (moves 20 and 21) ready too, where the first recording's
+/// database had its receipts. Pickings 1 and 4 of 18 share the second shown; Odoo stores
+/// the fraction and lists 1 first.
+fn second_recording_demo_deliveries(env: &mut Env) -> Result<(), Fail> {
+    let dates: &[(i64, &str)] = if env.v() >= 19 {
+        &[
+            (1, "2026-11-29 18:36:49"),
+            (2, "2026-11-14 18:36:49"),
+            (5, "2026-12-02 18:36:49"),
+            (6, "2026-11-11 18:36:49"),
+            (7, "2026-11-22 18:36:49"),
+        ]
+    } else {
+        &[
+            (1, "2026-11-29 18:36:30.1"),
+            (2, "2026-11-14 18:36:30"),
+            (3, "2026-11-24 18:36:30"),
+            (4, "2026-11-29 18:36:30.2"),
+            (5, "2026-12-02 18:36:31"),
+            (6, "2026-11-11 18:36:31"),
+            (7, "2026-11-22 18:36:31"),
+        ]
+    };
+    if env.v() == 18 {
+        let stock = env.stock_location();
+        let customers = env.location_by_usage("customer");
+        let out_type = env
+            .where_eq("stock.picking.type", "code", &json!("outgoing"))
+            .first()
+            .copied()
+            .unwrap_or(0);
+        for (picking, mv, origin) in [
+            (3, 20, "outgoing shipment"),
+            (4, 21, "your company warehouse"),
+        ] {
+            let vals = json!({
+                "name": format!("WH/OUT/{picking:05}"), "picking_type_id": out_type,
+                "location_id": stock, "location_dest_id": customers, "state": "assigned",
+                "origin": origin, "date_done": false,
+            });
+            env.plain_write(
+                "stock.picking",
+                &[picking],
+                vals.as_object().expect("object"),
+            )?;
+            // Below moves already taken: put in place, one unit of Office Chair reserved.
+            let mv_vals = json!({
+                "name": env.display_name("product.product", 5), "picking_id": picking,
+                "product_id": 5, "product_uom_qty": 1.0, "quantity": 1.0, "product_uom": 1,
+                "location_id": stock, "location_dest_id": customers, "state": "assigned",
+                "picked": false, "partner_id": env.raw("stock.picking", picking, "partner_id"),
+                "picking_type_id": out_type, "origin": origin,
+            });
+            env.insert_record(
+                "stock.move",
+                mv,
+                mv_vals.as_object().cloned().expect("object"),
+            );
+        }
+    }
+    for &(picking, date) in dates {
+        env.set("stock.picking", picking, "scheduled_date", json!(date));
+    }
+    Ok(())
+}
+
+/// Deliveries made on the recorded servers between exchanges, as the recorded requests made
+/// theirs (18/129, 19/136, 17/67): `(picking id, first move id, origin)` each, two moves (5 ×
+/// the export widget, 3 × the export gadget), confirmed and reserved unless `draft`. 18 and
+/// 19: WH/OUT/00009–00013 (TR2-SO-002…006) scheduled as 18/134 and 19/141 list them; 17: the
+/// TR17-* pickings its later requests name.
+pub(crate) fn seed_recorded_deliveries(
+    env: &mut Env,
+    pickings: &[(i64, i64, &str)],
+    draft: bool,
+) -> Result<(), Fail> {
+    let (product, scheduled) = match env.v() {
+        17 => (47, None),
+        18 => (88, Some("2026-11-29 18:49:11")),
+        _ => (54, Some("2026-11-29 18:49:20")),
+    };
+    let stock = env.stock_location();
+    let customers = env.location_by_usage("customer");
+    let out_type = env
+        .where_eq("stock.picking.type", "code", &json!("outgoing"))
+        .first()
+        .copied()
+        .unwrap_or(0);
+    for &(picking, first_move, origin) in pickings {
+        let mut moves = Vec::new();
+        for (offset, qty) in [(0, 5), (1, 3)] {
+            let mut mv = json!({
+                "location_id": stock, "location_dest_id": customers,
+                "product_id": product + offset, "product_uom": 1, "product_uom_qty": qty,
+            });
+            if env.v() < 19 {
+                // stock.move has no `name` on 19 (19/136); 17 and 18 require it (17/67, 18/129).
+                mv["name"] = json!(env.str_of("product.product", product + offset, "name"));
+            }
+            moves.push(json!([0, 0, mv]));
+        }
+        env.seq.insert("stock.move".into(), first_move);
+        let mut vals = json!({
+            "location_id": stock, "location_dest_id": customers, "move_ids": moves,
+            "note": "<p>Leave at the back door</p>", "origin": origin,
+            "partner_id": if env.v() == 17 { 43 } else { 44 }, "picking_type_id": out_type,
+        });
+        if let Some(at) = scheduled {
+            vals["scheduled_date"] = json!(at);
+        }
+        let picking = at(env, "stock.picking", picking, vals)?;
+        if !draft {
+            env.action_confirm(&[picking])?;
+        }
+    }
+    Ok(())
+}
+
+/// What 17's recording made between exchanges for its deliveries (17/66–67): Germany (id
+/// fixed by Odoo's data) and the export pair TR17-P1 (47) and TR17-P2 (48) with stock.
+pub(crate) fn seed_17_export_products(env: &mut Env) -> Result<(), Fail> {
+    if !env.exists("res.country", 57) {
+        env.insert_record(
+            "res.country",
+            57,
+            json!({"name": "Germany", "code": "DE"})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+    }
+    for (id, code, name, barcode) in [
+        (47, "TR17-P1", "TR17 Export Widget", "TR17P1000001"),
+        (48, "TR17-P2", "TR17 Export Gadget", "TR17P2000002"),
+    ] {
+        let mut vals = json!({
+            "name": name, "default_code": code, "barcode": barcode,
+            "list_price": 10.0, "standard_price": 4.0,
+        });
+        storable(env, &mut vals);
+        at(env, "product.product", id, vals)?;
+        let stock = env.stock_location();
+        env.move_stock(id, stock, 100.0)?;
     }
     Ok(())
 }

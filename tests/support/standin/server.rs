@@ -37,6 +37,7 @@ impl OdooStandin {
                 data: BTreeMap::new(),
                 refs: BTreeMap::new(),
                 sms_warned: false,
+                clock: None,
             },
             opts,
             seq: BTreeMap::new(),

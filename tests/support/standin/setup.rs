@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::errors::Fail;
 use super::orm::Env;
-use super::seed::{seed_demo, seed_second_recording};
+use super::seed::{
+    seed_17_export_products, seed_demo, seed_recorded_deliveries, seed_second_recording,
+};
 use super::{Demo, OdooStandin, Vals};
 
 impl OdooStandin {
@@ -152,6 +154,12 @@ impl OdooStandin {
         self.with_env(|env| env.add_delivery(partner, lines, None, None))
     }
 
+    /// Pins the server's time (`"YYYY-MM-DD HH:MM:SS"`, UTC) for the dates Odoo stamps on
+    /// pickings (scheduled date of a new transfer, date of a validation); `None` lets it run.
+    pub fn set_clock(&self, at: Option<&str>) {
+        self.shared.lock().db.clock = at.map(str::to_string);
+    }
+
     /// Moves a model's id sequence forward so the next record gets at least `next_id`.
     pub fn advance_sequence(&self, model: &str, next_id: i64) {
         let mut st = self.shared.lock();
@@ -170,6 +178,18 @@ impl OdooStandin {
     /// GmbH"), with the recorded ids. Call it after [`OdooStandin::seed_demo`].
     pub fn seed_second_recording(&self) {
         self.with_env(seed_second_recording)
+    }
+
+    /// Deliveries a recording made between two exchanges, with the recorded ids: `(picking,
+    /// first move, origin)` each, confirmed and reserved unless `draft`. Call it where the
+    /// recording made them.
+    pub fn seed_recorded_deliveries(&self, pickings: &[(i64, i64, &str)], draft: bool) {
+        self.with_env(|env| seed_recorded_deliveries(env, pickings, draft))
+    }
+
+    /// Germany and the export products 17's recording made before its deliveries.
+    pub fn seed_17_export_products(&self) {
+        self.with_env(seed_17_export_products)
     }
 
     fn with_env<T>(&self, f: impl FnOnce(&mut Env) -> Result<T, Fail>) -> T {

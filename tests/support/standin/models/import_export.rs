@@ -184,6 +184,36 @@ impl Env<'_> {
         }
     }
 
+    /// Why the create `load` attempts for a row whose `.id` is unknown fails: the first
+    /// required field without a default the row leaves unset, worded as each version's
+    /// import reports a NOT NULL violation (17/28, 18/85, 19/92).
+    fn load_create_refusal(&self, model: &str, vals: &Vals) -> Option<String> {
+        let f = self.db.models[model]
+            .fields
+            .values()
+            .find(|f| f.required && f.default.is_none() && !vals.contains_key(&f.name))?;
+        let table = if f.inherited {
+            "product_template".to_string()
+        } else {
+            model.replace('.', "_")
+        };
+        Some(match self.v() {
+            17 => format!("Missing required value for the field '{}'", f.name),
+            18 if f.inherited => format!(
+                "Missing required value for the field '{}' on a linked model [{table}]",
+                f.name
+            ),
+            18 => format!(
+                "Missing required value for the field '{}' ({})",
+                f.string, f.name
+            ),
+            _ => format!(
+                "Missing required value for the field '{}' ({}).\nModel: Unknown\n- create/update: a mandatory field is not set\n- delete: another model requires the record being deleted, you can archive it instead\n",
+                f.string, f.name
+            ),
+        })
+    }
+
     /// `load(fields, data)`: Odoo's import. Any bad row gives `ids: false` with messages,
     /// and nothing is kept (transcripts 18/25–31, 19/36–39).
     pub(crate) fn load(&mut self, model: &str, a: &Vals) -> Result<Value, Fail> {
@@ -216,7 +246,14 @@ impl Env<'_> {
                         .field(model, base)
                         .cloned()
                         .filter(|_| matches!(suffix.as_deref(), None | Some("id") | Some(".id")))
-                        .ok_or_else(|| Fail::value(format!("Invalid field name '{name}'")))?;
+                        .ok_or_else(|| {
+                            if self.v() == 17 {
+                                // 17 looks the column up without a check: a bare KeyError (17/25).
+                                Fail::new("builtins.KeyError", base)
+                            } else {
+                                Fail::value(format!("Invalid field name '{name}'"))
+                            }
+                        })?;
                     Col::Field(f, suffix)
                 }
             });
@@ -276,11 +313,19 @@ impl Env<'_> {
                 {
                     Some(id) => Some(id),
                     None => {
+                        // Odoo reports the unknown id, then still tries to create the row
+                        // and reports why that failed too (18/85–86, 19/92–93, 17/28–29).
                         messages.push(json!({
                             "rows": rows_of(i), "record": i, "type": "error",
-                            "message": format!("No matching record found for database id '{d}' in field 'ID'"),
+                            "message": format!("Unknown database identifier '{d}'"),
                             "field": ".id",
                         }));
+                        if let Some(message) = self.load_create_refusal(model, &vals) {
+                            messages.push(json!({
+                                "rows": rows_of(i), "record": i, "type": "error",
+                                "message": message,
+                            }));
+                        }
                         continue;
                     }
                 },

@@ -120,6 +120,16 @@ impl Env<'_> {
                     "sortable" => json!(f.store),
                     "name" => json!(f.name),
                     "relation" if f.relation.is_some() => json!(f.relation),
+                    // 19 shows at least two decimals of a cost whose digits it dropped (19/99).
+                    "min_display_digits"
+                        if self.v() >= 19
+                            && f.name == "standard_price"
+                            && model.starts_with("product.") =>
+                    {
+                        json!(2)
+                    }
+                    // stock.move's product_qty is declared with `digits=0` (17/77).
+                    "digits" if model == "stock.move" && f.name == "product_qty" => json!(0),
                     "digits" if f.ty == Ty::Float => {
                         match super::super::orm::fields::float_digits(self.v(), &f.name) {
                             Some(d) => json!([16, d]),

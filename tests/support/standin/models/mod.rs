@@ -29,6 +29,23 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
     })
 }
 
+/// A body posted over RPC is plain text: Odoo escapes it and makes it a paragraph
+/// (`plaintext2html`: 17/111, 18/176, 19/180).
+fn plaintext_to_html(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let paragraphs: Vec<String> = escaped
+        .split("\n\n")
+        .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>")))
+        .collect();
+    paragraphs.concat()
+}
+
 fn positive(v: Option<&Value>) -> Option<usize> {
     v.and_then(Value::as_u64)
         .filter(|&n| n > 0)
@@ -153,6 +170,9 @@ impl Env<'_> {
             "message_post" => self.message_post(model, &ids, a, call.json2),
             "action_apply_inventory" => Ok(self.apply_inventory(&ids)?.unwrap_or(Value::Null)),
             "button_validate" => self.button_validate(&ids),
+            "action_confirm" => self.action_confirm(&ids),
+            "action_assign" => self.action_assign(&ids),
+            "action_cancel" => self.action_cancel(&ids),
             "process" => self.answer_backorder_wizard(&ids, true),
             "process_cancel_backorder" => self.answer_backorder_wizard(&ids, false),
             "check_object_reference" => {
@@ -178,10 +198,7 @@ impl Env<'_> {
             "context_get" => {
                 Ok(json!({"lang": "en_US", "tz": "Europe/Brussels", "uid": ADMIN_UID}))
             }
-            other => Err(Fail::new(
-                "builtins.AttributeError",
-                format!("The method '{model}.{other}' does not exist"),
-            )),
+            other => Err(super::errors::unknown_method(self.v(), model, other)),
         }
     }
 
@@ -195,7 +212,12 @@ impl Env<'_> {
             "stock.quant" => self.create_quant(vals)?,
             "ir.model.fields" => self.create_custom_field(vals)?,
             "stock.lot" => {
-                let id = self.plain_create(model, vals)?;
+                let mut vals = vals.clone();
+                if self.v() == 17 && !vals.contains_key("company_id") {
+                    // 17 gives a lot the user's company; 18 and 19 leave it empty (17/54, 18/94).
+                    vals.insert("company_id".into(), json!(1));
+                }
+                let id = self.plain_create(model, &vals)?;
                 let name = self.raw(model, id, "name");
                 let product = self.raw(model, id, "product_id");
                 let twins = self
@@ -204,10 +226,18 @@ impl Env<'_> {
                     .filter(|&l| self.raw(model, l, "product_id") == product)
                     .count();
                 if twins > 1 {
-                    return Err(Fail::validation(format!(
-                        "The combination of lot/serial number and product must be unique within a company.\nLot/Serial: {}",
-                        name.as_str().unwrap_or("")
-                    )));
+                    let product = as_id(&product).unwrap_or(0);
+                    let product = self.display_name("product.product", product);
+                    let name = name.as_str().unwrap_or("");
+                    return Err(Fail::validation(if self.v() == 17 {
+                        format!(
+                            "The combination of serial number and product must be unique across a company.\nFollowing combination contains duplicates:\n - Product: {product}, Serial Number: {name}"
+                        )
+                    } else {
+                        format!(
+                            "The combination of lot/serial number and product must be unique within a company including when no company is defined.\nThe following combinations contain duplicates:\n - Product: {product}, Lot/Serial Number: {name}"
+                        )
+                    }));
                 }
                 id
             }
@@ -228,11 +258,33 @@ impl Env<'_> {
                 }
                 id
             }
+            "base.automation" => {
+                let mut vals = vals.clone();
+                let state_set = vals.get("trigger") == Some(&json!("on_state_set"));
+                if state_set && self.v() >= 18 && !vals.contains_key("trigger_field_ids") {
+                    // 18 and 19 compute the trigger field from the selection value (18/178);
+                    // 17 leaves it empty, and the rule then fires on every write (17/120).
+                    let field = vals
+                        .get("trg_selection_field_id")
+                        .and_then(as_id)
+                        .and_then(|s| {
+                            as_id(&self.stored("ir.model.fields.selection", s, "field_id"))
+                        });
+                    if let Some(field) = field {
+                        vals.insert("trigger_field_ids".into(), json!([[6, 0, [field]]]));
+                    }
+                }
+                self.plain_create(model, &vals)?
+            }
             "stock.picking" => {
                 let mut vals = vals.clone();
                 if !vals.get("name").is_some_and(truthy) {
                     let ptype = vals.get("picking_type_id").and_then(as_id).unwrap_or(0);
                     vals.insert("name".into(), json!(self.next_picking_name(ptype)));
+                }
+                if !vals.contains_key("scheduled_date") {
+                    // Odoo schedules a new transfer for the time it is made.
+                    vals.insert("scheduled_date".into(), json!(self.clock()));
                 }
                 self.plain_create(model, &vals)?
             }
@@ -267,6 +319,16 @@ impl Env<'_> {
             }
             "product.product" => {
                 self.check_vals_fields(model, vals)?;
+                if self.v() == 17 {
+                    // 17 refuses a bad selection value on the variant before it reaches the
+                    // template (17/42: "product.product.detailed_type"; 18/19 name the template).
+                    for (key, v) in vals {
+                        let f = self.db.models[model].fields[key].clone();
+                        if f.ty == super::orm::fields::Ty::Selection {
+                            self.convert(model, &f, v)?;
+                        }
+                    }
+                }
                 let (tmpl_vals, own_vals) = self.split_product_vals(vals);
                 self.plain_write(model, ids, &own_vals)?;
                 if !tmpl_vals.is_empty() {
@@ -279,6 +341,16 @@ impl Env<'_> {
                 self.check_barcodes(ids, false)?;
             }
             "stock.quant" => self.write_quant(ids, vals)?,
+            "stock.picking" => {
+                self.plain_write(model, ids, vals)?;
+                // A move added to a confirmed picking is confirmed and reserved at once
+                // (18/167–168, 19/172–173).
+                for &p in ids {
+                    if self.str_of(model, p, "state") != "draft" {
+                        self.confirm_added_moves(p);
+                    }
+                }
+            }
             _ => self.plain_write(model, ids, vals)?,
         }
         self.check_fail_values(model, ids)
@@ -310,7 +382,7 @@ impl Env<'_> {
             json!({
                 "model": model,
                 "res_id": ids[0],
-                "body": a.get("body").cloned().unwrap_or(json!("")),
+                "body": plaintext_to_html(a.get("body").and_then(Value::as_str).unwrap_or("")),
                 "subject": a.get("subject").cloned().unwrap_or(json!(false)),
                 "message_type": a.get("message_type").cloned().unwrap_or(json!("notification")),
                 "subtype_id": subtype,

@@ -146,16 +146,31 @@ impl Env<'_> {
     /// SMS wizard unless `skip_sms`, moves with a quantity become picked when none is, the
     /// backorder wizard on a partial quantity unless `skip_backorder`, then done.
     pub(crate) fn button_validate(&mut self, pickings: &[i64]) -> Result<Value, Fail> {
-        let missing: Vec<i64> = pickings
+        self.check_pickings_exist(pickings)?;
+        // An already done picking: 18 and 19 answer `true` and change nothing (18/145,
+        // 19/150); 17 refuses it as it refuses a picking with nothing reserved (17/88).
+        let done: Vec<i64> = pickings
             .iter()
             .copied()
-            .filter(|&p| !self.exists("stock.picking", p))
+            .filter(|&p| self.str_of("stock.picking", p, "state") == "done")
             .collect();
-        if !missing.is_empty() {
-            return Err(Fail::missing(format!(
-                "Record does not exist or has been deleted.\n(Record: stock.picking{}, User: {ADMIN_UID})",
-                py_ids(&missing)
-            )));
+        if !done.is_empty() && self.v() == 17 {
+            return Err(self.nothing_to_validate());
+        }
+        let pickings: Vec<i64> = pickings
+            .iter()
+            .copied()
+            .filter(|p| !done.contains(p))
+            .collect();
+        if pickings.is_empty() {
+            return Ok(json!(true));
+        }
+        let pickings = pickings.as_slice();
+        if pickings
+            .iter()
+            .any(|&p| self.str_of("stock.picking", p, "state") == "cancel")
+        {
+            return Err(self.nothing_to_validate());
         }
         if !self.ctx_flag("skip_sms") && !self.db.sms_warned {
             let needs_sms = pickings.iter().any(|&p| {
@@ -173,13 +188,19 @@ impl Env<'_> {
                 )?;
                 let mut ctx = self.ctx.clone();
                 ctx.insert("button_validate_picking_ids".into(), json!(pickings));
+                // The wizard's form view id in each recorded database (17/83, 18/141, 19/48).
+                let view = match self.v() {
+                    17 => 729,
+                    18 => 755,
+                    _ => 791,
+                };
                 return Ok(json!({
                     "name": "SMS",
                     "type": "ir.actions.act_window",
                     "view_mode": "form",
                     "res_model": "confirm.stock.sms",
-                    "views": [[791, "form"]],
-                    "view_id": 791,
+                    "views": [[view, "form"]],
+                    "view_id": view,
                     "target": "new",
                     "res_id": wizard,
                     "context": ctx,
@@ -199,9 +220,7 @@ impl Env<'_> {
                 }
             }
             if moves.iter().all(|&m| self.done_qty(m) <= 0.0) {
-                return Err(Fail::user(
-                    "You cannot validate a transfer if no quantities are reserved nor done. To force these transfers, switch in edit mode and encode the done quantities.",
-                ));
+                return Err(self.nothing_to_validate());
             }
         }
         let partial: Vec<i64> = pickings
@@ -221,13 +240,15 @@ impl Env<'_> {
                 "default_pick_ids".into(),
                 json!(partial.iter().map(|p| json!([4, p])).collect::<Vec<_>>()),
             );
+            // The wizard's form view id in the recorded databases (17/92, 19/53).
+            let view = if self.v() == 17 { 602 } else { 659 };
             return Ok(json!({
                 "name": "Create Backorder?",
                 "type": "ir.actions.act_window",
                 "view_mode": "form",
                 "res_model": "stock.backorder.confirmation",
-                "views": [[659, "form"]],
-                "view_id": 659,
+                "views": [[view, "form"]],
+                "view_id": view,
                 "target": "new",
                 "context": ctx,
             }));
@@ -240,6 +261,128 @@ impl Env<'_> {
         for &p in pickings {
             let backorder = partial.contains(&p) && !no_backorder.contains(&p);
             self.finish_picking(p, backorder)?;
+        }
+        Ok(json!(true))
+    }
+
+    /// `button_validate` on a picking with nothing to ship (also a cancelled one): the text
+    /// never says why (17/107, 18/165, 19/170).
+    fn nothing_to_validate(&self) -> Fail {
+        Fail::user(if self.v() >= 19 {
+            "Transfer trouble alert! Validating a zero quantity transfer? You're not moving invisible goods around are you?\nSet some quantities and let's get moving!"
+        } else {
+            "You cannot validate a transfer if no quantities are reserved. To force the transfer, encode quantities."
+        })
+    }
+
+    /// A picking's state from its moves, as Odoo computes it for "as soon as possible":
+    /// ready as soon as one move has something reserved.
+    pub(crate) fn picking_state(&self, picking: i64) -> &'static str {
+        let states: Vec<String> = self
+            .where_eq("stock.move", "picking_id", &json!(picking))
+            .into_iter()
+            .map(|m| self.str_of("stock.move", m, "state"))
+            .collect();
+        if states.is_empty() || states.iter().any(|s| s == "draft") {
+            "draft"
+        } else if states.iter().all(|s| s == "cancel") {
+            "cancel"
+        } else if states.iter().all(|s| s == "done" || s == "cancel") {
+            "done"
+        } else if states
+            .iter()
+            .any(|s| s == "assigned" || s == "partially_available")
+        {
+            "assigned"
+        } else {
+            "confirmed"
+        }
+    }
+
+    fn check_pickings_exist(&self, pickings: &[i64]) -> Result<(), Fail> {
+        let missing: Vec<i64> = pickings
+            .iter()
+            .copied()
+            .filter(|&p| !self.exists("stock.picking", p))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Fail::missing(format!(
+                "Record does not exist or has been deleted.\n(Record: stock.picking{}, User: {ADMIN_UID})",
+                py_ids(&missing)
+            )))
+        }
+    }
+
+    /// Confirms a picking's draft moves; a delivery reserves at once (reservation method
+    /// "at confirmation": 18/130, 19/137 leave the picking ready).
+    fn confirm_moves(&mut self, picking: i64) {
+        let outgoing = self.raw("stock.picking", picking, "picking_type_code") == json!("outgoing");
+        for m in self.where_eq("stock.move", "picking_id", &json!(picking)) {
+            if self.str_of("stock.move", m, "state") != "draft" {
+                continue;
+            }
+            self.set("stock.move", m, "state", json!("confirmed"));
+            if outgoing {
+                self.reserve(m);
+            }
+        }
+        let state = self.picking_state(picking);
+        self.set("stock.picking", picking, "state", json!(state));
+    }
+
+    pub(crate) fn confirm_added_moves(&mut self, picking: i64) {
+        let drafts = self
+            .where_eq("stock.move", "picking_id", &json!(picking))
+            .into_iter()
+            .any(|m| self.str_of("stock.move", m, "state") == "draft");
+        if drafts {
+            self.confirm_moves(picking);
+        }
+    }
+
+    /// `stock.picking.action_confirm`.
+    pub(crate) fn action_confirm(&mut self, pickings: &[i64]) -> Result<Value, Fail> {
+        self.check_pickings_exist(pickings)?;
+        for &p in pickings {
+            self.confirm_moves(p);
+        }
+        Ok(json!(true))
+    }
+
+    /// `stock.picking.action_assign`: reserves what is not reserved yet.
+    pub(crate) fn action_assign(&mut self, pickings: &[i64]) -> Result<Value, Fail> {
+        self.check_pickings_exist(pickings)?;
+        for &p in pickings {
+            self.confirm_moves(p);
+            for m in self.picking_moves(p) {
+                if matches!(
+                    self.str_of("stock.move", m, "state").as_str(),
+                    "confirmed" | "partially_available"
+                ) {
+                    self.reserve(m);
+                }
+            }
+            let state = self.picking_state(p);
+            self.set("stock.picking", p, "state", json!(state));
+        }
+        Ok(json!(true))
+    }
+
+    /// `stock.picking.action_cancel`: open moves cancelled, their reservation released.
+    pub(crate) fn action_cancel(&mut self, pickings: &[i64]) -> Result<Value, Fail> {
+        self.check_pickings_exist(pickings)?;
+        for &p in pickings {
+            for m in self.picking_moves(p) {
+                self.set("stock.move", m, "state", json!("cancel"));
+                self.set("stock.move", m, "quantity", json!(0.0));
+                for line in self.where_eq("stock.move.line", "move_id", &json!(m)) {
+                    self.unlink("stock.move.line", &[line])?;
+                }
+            }
+            let state = self.picking_state(p);
+            self.set("stock.picking", p, "state", json!(state));
         }
         Ok(json!(true))
     }
@@ -306,7 +449,8 @@ impl Env<'_> {
             }
         }
         self.set("stock.picking", picking, "state", json!("done"));
-        self.set("stock.picking", picking, "date_done", json!(now()));
+        let stamp = self.clock();
+        self.set("stock.picking", picking, "date_done", json!(stamp));
         Ok(())
     }
 
@@ -315,7 +459,11 @@ impl Env<'_> {
         let product = as_id(&self.stored("stock.move", mv, "product_id")).unwrap_or(0);
         let src = as_id(&self.stored("stock.move", mv, "location_id")).unwrap_or(0);
         let demand = self.num("stock.move", mv, "product_uom_qty");
-        let reserved = if self.is_internal(src) {
+        let given = self.num("stock.move", mv, "quantity");
+        let reserved = if truthy(&self.raw("stock.move", mv, "picked")) && given > 0.0 {
+            // Quantities set by hand (a move added picked, 18/167) are kept as they are.
+            given
+        } else if self.is_internal(src) {
             let on_hand = self
                 .find_quant(product, src, None)
                 .map(|q| self.num("stock.quant", q, "quantity"))
@@ -346,7 +494,29 @@ impl Env<'_> {
         };
         self.set("stock.move", mv, "quantity", json!(reserved));
         self.set("stock.move", mv, "state", json!(state));
+        self.sync_move_line(mv, reserved);
         reserved
+    }
+
+    /// The move line that carries a move's reserved quantity.
+    fn sync_move_line(&mut self, mv: i64, quantity: f64) {
+        let lines = self.where_eq("stock.move.line", "move_id", &json!(mv));
+        match lines.first() {
+            Some(&line) => self.set("stock.move.line", line, "quantity", json!(quantity)),
+            None if quantity > 0.0 => {
+                let vals = json!({
+                    "move_id": mv,
+                    "picking_id": self.raw("stock.move", mv, "picking_id"),
+                    "product_id": self.raw("stock.move", mv, "product_id"),
+                    "quantity": quantity,
+                    "location_id": self.raw("stock.move", mv, "location_id"),
+                    "location_dest_id": self.raw("stock.move", mv, "location_dest_id"),
+                    "picked": self.raw("stock.move", mv, "picked"),
+                });
+                let _ = self.plain_create("stock.move.line", vals.as_object().expect("object"));
+            }
+            None => {}
+        }
     }
 
     /// `process` (with backorder) / `process_cancel_backorder` (without) on the wizard.

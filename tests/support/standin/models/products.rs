@@ -97,7 +97,12 @@ impl Env<'_> {
                     .collect();
                 return Err(Fail::validation(format!(
                     "Barcode(s) already assigned:\n\n- Barcode \"{code}\" already assigned to product(s): {}\n\nNote: products that you don't have access to will not be shown above.",
-                    format_list(&names)
+                    // 17 joins the names with commas (17/35); 18 and 19 say "a and b".
+                    if self.v() == 17 {
+                        names.join(", ")
+                    } else {
+                        format_list(&names)
+                    }
                 )));
             }
         }

@@ -111,6 +111,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
             fd("city", Char, "City"),
             fd("state_id", Many2one, "State").rel("res.country.state"),
             fd("country_id", Many2one, "Country").rel("res.country"),
+            fd("country_code", Char, "Country Code").computed(),
             fd("email", Char, "Email"),
             fd("phone", Char, "Phone"),
             fd("vat", Char, "Tax ID"),
@@ -299,6 +300,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
                 .req(),
             fd("ref", Char, "Internal Reference"),
             fd("company_id", Many2one, "Company").rel("res.company"),
+            fd("product_qty", Float, "On Hand Quantity").computed(),
         ],
     );
     add(
@@ -476,6 +478,7 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
                 .rel("product.product")
                 .req(),
             fd("product_uom_qty", Float, "Demand").req(),
+            fd("product_qty", Float, "Real Quantity").unstored(),
             fd("quantity", Float, "Quantity"),
             fd("product_uom", Many2one, "Unit")
                 .rel("uom.uom")
@@ -628,6 +631,67 @@ pub(crate) fn schema(v: u32, delivery: bool) -> BTreeMap<String, ModelDef> {
             fd("store", Boolean, "Stored").def(json!(true)),
             fd("copied", Boolean, "Copied"),
             fd("index", Boolean, "Indexed"),
+        ],
+    );
+    add(
+        "ir.model.fields.selection",
+        "Fields Selection",
+        "sequence, id",
+        vec![
+            fd("field_id", Many2one, "Field")
+                .rel("ir.model.fields")
+                .req(),
+            fd("value", Char, "Value").req(),
+            fd("name", Char, "Name").req(),
+        ],
+    );
+    // The webhook automation edi-bridge documents (18/177, 19/181, 17/119).
+    add(
+        "ir.actions.server",
+        "Server Actions",
+        "sequence,name,id",
+        vec![
+            fd("name", Char, "Action Name").req(),
+            fd("model_id", Many2one, "Model").rel("ir.model").req(),
+            fd("state", Selection, "Type")
+                .req()
+                .sel(&[
+                    ("object_write", "Update Record"),
+                    ("object_create", "Create Record"),
+                    ("code", "Execute Code"),
+                    ("webhook", "Send Webhook Notification"),
+                    ("multi", "Execute Existing Actions"),
+                ])
+                .def(json!("object_write")),
+            fd("webhook_url", Char, "Webhook URL"),
+            fd("webhook_field_ids", Many2many, "Webhook Fields").rel("ir.model.fields"),
+            fd("base_automation_id", Many2one, "Automation Rule").rel("base.automation"),
+        ],
+    );
+    add(
+        "base.automation",
+        "Automation Rule",
+        "id",
+        vec![
+            fd("name", Char, "Automation Rule Name").req(),
+            fd("model_id", Many2one, "Model").rel("ir.model").req(),
+            fd("trigger", Selection, "Trigger").req().sel(&[
+                ("on_create_or_write", "On save"),
+                ("on_state_set", "State is set to"),
+                ("on_change", "On UI change"),
+                ("on_unlink", "On deletion"),
+                ("on_time", "Based on date field"),
+                ("on_webhook", "On webhook"),
+            ]),
+            fd("trg_selection_field_id", Many2one, "Trigger Field")
+                .rel("ir.model.fields.selection"),
+            fd("filter_domain", Char, "Apply on"),
+            fd("filter_pre_domain", Char, "Before Update Domain"),
+            fd("trigger_field_ids", Many2many, "Trigger Fields").rel("ir.model.fields"),
+            fd("action_server_ids", One2many, "Actions")
+                .rel("ir.actions.server")
+                .inv("base_automation_id"),
+            fd("active", Boolean, "Active").def(json!(true)),
         ],
     );
     add(

@@ -154,9 +154,7 @@ impl Env<'_> {
         self.set("stock.quant", quant, "inventory_quantity_set", json!(true));
         self.set("stock.quant", quant, "user_id", json!(ADMIN_UID));
         if auto {
-            // The inverse of inventory_quantity_auto_apply applies and ignores a wizard
-            // answer (a tracked product without lot then stays unapplied).
-            self.apply_inventory(&[quant])?;
+            self.auto_apply(&[quant])?;
         }
         Ok(quant)
     }
@@ -193,14 +191,31 @@ impl Env<'_> {
             self.set("stock.quant", q, "inventory_quantity_set", json!(true));
         }
         if vals.contains_key("inventory_quantity_auto_apply") {
-            self.apply_inventory(ids)?;
+            self.auto_apply(ids)?;
         }
+        Ok(())
+    }
+
+    /// The inverse of `inventory_quantity_auto_apply`. 18 and 19 apply a lot-tracked product
+    /// without a lot silently, to a quant with `lot_id` false (18/102–104, 19/110–112); 17
+    /// asks for the lot like `action_apply_inventory` and ignores the wizard, so nothing is
+    /// applied and the count stays pending (17/58–63).
+    fn auto_apply(&mut self, quants: &[i64]) -> Result<(), Fail> {
+        self.apply_inventory_checking_lots(quants, self.v() < 18)?;
         Ok(())
     }
 
     /// `action_apply_inventory`: `None` when applied; a wizard action when a tracked
     /// product has no lot (then nothing is applied).
     pub(crate) fn apply_inventory(&mut self, quants: &[i64]) -> Result<Option<Value>, Fail> {
+        self.apply_inventory_checking_lots(quants, true)
+    }
+
+    fn apply_inventory_checking_lots(
+        &mut self,
+        quants: &[i64],
+        check_lots: bool,
+    ) -> Result<Option<Value>, Fail> {
         let missing: Vec<i64> = quants
             .iter()
             .copied()
@@ -221,7 +236,8 @@ impl Env<'_> {
             let tracking = self.str_of("product.product", product, "tracking");
             let inv = self.num("stock.quant", q, "inventory_quantity");
             let qty = self.num("stock.quant", q, "quantity");
-            if matches!(tracking.as_str(), "lot" | "serial")
+            if check_lots
+                && matches!(tracking.as_str(), "lot" | "serial")
                 && !truthy(&self.raw("stock.quant", q, "lot_id"))
                 && inv != qty
                 && qty == 0.0

@@ -35,6 +35,9 @@ pub(crate) struct Db {
     pub(crate) refs: BTreeMap<(String, String), BTreeMap<i64, BTreeSet<i64>>>,
     /// The company has answered the SMS-on-delivery question (never, through the API).
     pub(crate) sms_warned: bool,
+    /// The server's time when a test pins it ([`super::OdooStandin::set_clock`]); the real
+    /// time otherwise.
+    pub(crate) clock: Option<String>,
 }
 
 /// One call's view of the database.
@@ -93,6 +96,11 @@ pub(crate) fn parse_float(text: &str) -> Option<f64> {
 impl Env<'_> {
     pub(crate) fn v(&self) -> u32 {
         self.opts.version
+    }
+
+    /// The server's time: pinned by the test, or now.
+    pub(crate) fn clock(&self) -> String {
+        self.db.clock.clone().unwrap_or_else(now)
     }
 
     pub(crate) fn model(&self, model: &str) -> Result<&ModelDef, Fail> {

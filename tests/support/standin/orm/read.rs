@@ -82,6 +82,30 @@ impl Env<'_> {
                 let p = as_id(&self.stored(model, id, "product_id")).unwrap_or(0);
                 self.raw("product.product", p, "uom_id")
             }
+            ("res.partner", "country_code") => match as_id(&self.stored(model, id, "country_id")) {
+                Some(c) => self.raw("res.country", c, "code"),
+                None => json!(false),
+            },
+            // The demand in the product's unit: the stand-in knows one unit per product.
+            ("stock.move", "product_qty") => json!(self.num(model, id, "product_uom_qty")),
+            ("stock.lot", "product_qty") => {
+                // Odoo sums the lot's internal quants: with none, Python's `sum([])` is the
+                // integer 0 (18/94, 19/102, 17/54).
+                let quants: Vec<f64> = self
+                    .where_eq("stock.quant", "lot_id", &json!(id))
+                    .into_iter()
+                    .filter(|&q| {
+                        as_id(&self.stored("stock.quant", q, "location_id"))
+                            .is_some_and(|l| self.is_internal(l))
+                    })
+                    .map(|q| self.num("stock.quant", q, "quantity"))
+                    .collect();
+                if quants.is_empty() {
+                    json!(0)
+                } else {
+                    json!(quants.iter().sum::<f64>())
+                }
+            }
             ("stock.picking", "picking_type_code") => {
                 let t = as_id(&self.stored(model, id, "picking_type_id")).unwrap_or(0);
                 self.raw("stock.picking.type", t, "code")
@@ -179,6 +203,12 @@ impl Env<'_> {
             Ty::Integer => json!(raw.as_i64().unwrap_or(0)),
             Ty::Boolean => json!(truthy(&raw)),
             Ty::One2many | Ty::Many2many => json!(id_list(&raw)),
+            // PostgreSQL keeps fractions of a second (and orders by them); Odoo reads whole
+            // seconds.
+            Ty::Datetime => match raw {
+                Value::String(s) => json!(s.get(..19).unwrap_or(&s)),
+                _ => json!(false),
+            },
             _ => match raw {
                 Value::String(s) => json!(s),
                 _ => json!(false),
@@ -204,9 +234,12 @@ impl Env<'_> {
         let m = self.model(model)?;
         for f in fields {
             if f != "id" && !m.fields.contains_key(f) {
-                return Err(Fail::value(format!(
-                    "Invalid field '{f}' on model '{model}'"
-                )));
+                // "on model 'x'" on 17 and 18 (18/132), "on 'x'" on 19 (19/128, 19/139).
+                return Err(Fail::value(if self.v() >= 19 {
+                    format!("Invalid field '{f}' on '{model}'")
+                } else {
+                    format!("Invalid field '{f}' on model '{model}'")
+                }));
             }
         }
         Ok(())

@@ -64,8 +64,10 @@ impl Env<'_> {
             return Ok(());
         }
         if self.field(model, first).is_none() {
+            // "in leaf" on 17 and 18 (18/122), "in condition" on 19 (19/129).
+            let part = if self.v() >= 19 { "condition" } else { "leaf" };
             return Err(Fail::value(format!(
-                "Invalid field {model}.{first} in leaf {}",
+                "Invalid field {model}.{first} in {part} {}",
                 leaf.repr
             )));
         }

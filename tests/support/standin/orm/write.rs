@@ -116,6 +116,13 @@ impl Env<'_> {
 
     fn foreign_key(&self, model: &str, f: &Field) -> Fail {
         let m = &self.db.models[model];
+        if self.v() >= 19 {
+            // 19 words the FK violation anew (19/132, 19/133).
+            return Fail::validation(format!(
+                "The operation cannot be completed: Another model is using the record you are trying to delete.\n\nThe troublemaker is: '{}' ({model})\nThanks to the following constraint: '{}' ({})\nHow about archiving the record instead?",
+                m.description, f.string, f.name
+            ));
+        }
         Fail::validation(format!(
             "The operation cannot be completed: another model requires the record being deleted. If possible, archive it instead.\n\nModel: {} ({model})\nConstraint: {}_{}_fkey\n",
             m.description,
@@ -305,6 +312,17 @@ impl Env<'_> {
         let mut converted: Vec<(Field, Value)> = Vec::new();
         for (key, v) in vals {
             let f = self.db.models[model].fields[key].clone();
+            if f.ty == Ty::Many2one && self.v() < 19 {
+                // Up to 18 a write naming a missing record fails on reading it, before the
+                // database could refuse it (18/126); 19 lets the FK refuse it (19/133).
+                let rel = f.relation.as_deref().unwrap_or_default();
+                if let Some(id) = v.as_i64().filter(|&id| id != 0 && !self.exists(rel, id)) {
+                    return Err(Fail::missing(format!(
+                        "Record does not exist or has been deleted.\n(Record: {rel}{}, User: {ADMIN_UID})",
+                        py_ids(&[id])
+                    )));
+                }
+            }
             if f.ty.x2many() {
                 converted.push((f, v.clone()));
             } else if f.store {
