@@ -210,7 +210,7 @@ async fn pass(
     let mut batches = 0u64;
     let started = Instant::now();
     // A new applier per pass, as the import pass makes one: its lookup cache starts empty.
-    let mut applier = Applier::new(client, BATCH_SIZE);
+    let mut applier = Applier::new(client, BATCH_SIZE).with_lanes(MAX_CONCURRENCY);
     let results = applier
         .apply(
             mapping,

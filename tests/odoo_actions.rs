@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -833,6 +833,63 @@ async fn a_lookup_of_a_record_the_same_file_creates_earlier_resolves() {
                 assert_eq!(parent, Some(company), "{contact}");
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn batches_go_out_side_by_side_up_to_max_concurrency_with_the_same_outcome() {
+    for (version, protocol) in SERVERS {
+        let odoo = standin(version);
+        let client = connect(&odoo, protocol).await;
+        odoo.set_latency(Duration::from_millis(20));
+        let mut ops = catalogue("SIDE", 1000);
+        // The same key again at the end: the later record must still be the one applied.
+        ops.push(product(
+            1001,
+            "SIDE-0001",
+            "SIDE item 1, renamed",
+            9.0,
+            "Units",
+        ));
+        odoo.reset_peak_concurrency();
+        let mut applier = Applier::new(&client, 100).with_lanes(4);
+        let (results, batches) = apply(
+            &mut applier,
+            &products_mapping(),
+            &[&ops],
+            OnRecordError::Skip,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            results[0].applied,
+            all_records(1001),
+            "{:?}",
+            results[0].failed
+        );
+        assert!(
+            odoo.peak_concurrency() > 1,
+            "Odoo {version}: batches went out one at a time"
+        );
+        let numbers: BTreeSet<u32> = batches.iter().map(|b| b.batch_no).collect();
+        assert_eq!(
+            numbers.len(),
+            batches.len(),
+            "every batch has a number of its own"
+        );
+        let found = odoo.search_records(
+            "product.product",
+            json!([["default_code", "=like", "SIDE-%"]]),
+        );
+        assert_eq!(found.len(), 1000, "each product once");
+        let first = odoo.search_records(
+            "product.product",
+            json!([["default_code", "=", "SIDE-0001"]]),
+        );
+        assert_eq!(first[0]["name"], json!("SIDE item 1, renamed"));
+        // The unit was looked up once for all batches, the fields described once.
+        assert_eq!(odoo.call_count("uom.uom", "search_read"), 1);
+        assert_eq!(odoo.call_count("product.product", "fields_get"), 1);
     }
 }
 

@@ -142,7 +142,8 @@ impl Runner {
             let stop = e.consequence() == Consequence::Stop;
             (format!("Odoo: {e}"), stop)
         };
-        let mut applier = Applier::new(client, self.config.odoo.batch_size);
+        let mut applier = Applier::new(client, self.config.odoo.batch_size)
+            .with_lanes(self.config.odoo.max_concurrency);
         let mut run = ApplyRun::new(&import.mapping, prepared.len(), import.on_record_error);
         // Windows in file order: the tail of one file and the head of the next share batches.
         let mut current = 0;

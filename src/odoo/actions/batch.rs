@@ -60,7 +60,7 @@ impl<'a> Applier<'a> {
     /// not seen yet; there is no way to tell from outside, which is why a timeout gets one
     /// retry and then leaves the files waiting.
     pub(super) async fn run_batch(
-        &mut self,
+        &self,
         work: &Work<'_>,
         files: &[&[Operation]],
         batch: &[At],

@@ -14,16 +14,19 @@ use crate::odoo::error::OdooError;
 impl<'a> Applier<'a> {
     /// Learns the type and precision of `fields` of `model`, once per run.
     pub(super) async fn describe(
-        &mut self,
+        &self,
         model: &str,
         fields: &BTreeSet<&str>,
     ) -> Result<(), OdooError> {
-        let known = self.fields.entry(model.to_string()).or_default();
-        let missing: Vec<&str> = fields
-            .iter()
-            .copied()
-            .filter(|f| !known.contains_key(*f))
-            .collect();
+        let missing: Vec<&str> = {
+            let mut cache = self.fields.borrow_mut();
+            let known = cache.entry(model.to_string()).or_default();
+            fields
+                .iter()
+                .copied()
+                .filter(|f| !known.contains_key(*f))
+                .collect()
+        };
         if missing.is_empty() {
             return Ok(());
         }
@@ -44,6 +47,8 @@ impl<'a> Applier<'a> {
                 if !unknown.is_empty() {
                     return Err(unknown_fields(model, &unknown));
                 }
+                let mut cache = self.fields.borrow_mut();
+                let known = cache.entry(model.to_string()).or_default();
                 for f in missing {
                     known.insert(f.to_string(), answer.get(f).map(FieldInfo::parse));
                 }
@@ -51,6 +56,8 @@ impl<'a> Applier<'a> {
             // Then the reads say what is wrong, record by record; values are compared
             // without types meanwhile.
             Err(e) if e.consequence() == Consequence::Reject => {
+                let mut cache = self.fields.borrow_mut();
+                let known = cache.entry(model.to_string()).or_default();
                 for f in missing {
                     known.insert(f.to_string(), None);
                 }
@@ -63,6 +70,7 @@ impl<'a> Applier<'a> {
     /// The decimal places of `field` of `model`, once [`Applier::describe`] learned them.
     pub(super) fn digits(&self, model: &str, field: &str) -> Option<u32> {
         self.fields
+            .borrow()
             .get(model)
             .and_then(|m| m.get(field))
             .and_then(|i| i.as_ref())

@@ -34,8 +34,8 @@ impl<'a> Applier<'a> {
 
     /// The id `r` resolved to (after [`Applier::resolve`]), or why there is none.
     pub(super) fn looked_up(&self, field: &str, r: &LookupRef) -> Result<i64, Refusal> {
-        let found = self
-            .lookups
+        let lookups = self.lookups.borrow();
+        let found = lookups
             .get(&(r.model.clone(), r.field.clone()))
             .and_then(|m| m.get(&text(&r.value)));
         resolved(found, field, r, "")
@@ -45,7 +45,7 @@ impl<'a> Applier<'a> {
     /// (model, field).
     /// `with_tracking` (set_stock): products are read with their `tracking` too.
     pub(super) async fn resolve<'r>(
-        &mut self,
+        &self,
         refs: impl IntoIterator<Item = &'r LookupRef>,
         with_tracking: bool,
     ) -> Result<(), OdooError> {
@@ -53,7 +53,12 @@ impl<'a> Applier<'a> {
         for r in refs {
             let key = (r.model.clone(), r.field.clone());
             let t = text(&r.value);
-            if self.lookups.get(&key).is_some_and(|m| m.contains_key(&t)) {
+            if self
+                .lookups
+                .borrow()
+                .get(&key)
+                .is_some_and(|m| m.contains_key(&t))
+            {
                 continue;
             }
             pending.entry(key).or_default().insert(t, r.value.clone());
@@ -76,7 +81,8 @@ impl<'a> Applier<'a> {
                 .client
                 .search_read(&model, domain, &fields, SearchOptions::default())
                 .await;
-            let cache = self.lookups.entry((model, field.clone())).or_default();
+            let mut lookups = self.lookups.borrow_mut();
+            let cache = lookups.entry((model, field.clone())).or_default();
             match answer {
                 Ok(records) => {
                     let mut ids: HashMap<String, Vec<i64>> = HashMap::new();
@@ -86,7 +92,7 @@ impl<'a> Applier<'a> {
                             record_id(rec),
                             rec.get("tracking").and_then(Value::as_str),
                         ) {
-                            self.tracking.insert(id, tracking.to_string());
+                            self.tracking.borrow_mut().insert(id, tracking.to_string());
                         }
                         if let (Some(id), Some(v)) = (record_id(rec), rec.get(&field)) {
                             ids.entry(text(v)).or_default().push(id);
@@ -110,10 +116,7 @@ impl<'a> Applier<'a> {
 
     /// Locations given by warehouse (`by = "warehouse"`): the stock location (`lot_stock_id`)
     /// of the warehouse whose name or short name (code) is the value, in one `search_read`.
-    async fn resolve_warehouses(
-        &mut self,
-        values: BTreeMap<String, Value>,
-    ) -> Result<(), OdooError> {
+    async fn resolve_warehouses(&self, values: BTreeMap<String, Value>) -> Result<(), OdooError> {
         let wanted: Vec<&Value> = values.values().collect();
         let domain = json!(["|", ["name", "in", wanted], ["code", "in", wanted]]);
         let answer = self
@@ -125,8 +128,8 @@ impl<'a> Applier<'a> {
                 SearchOptions::default(),
             )
             .await;
-        let cache = self
-            .lookups
+        let mut lookups = self.lookups.borrow_mut();
+        let cache = lookups
             .entry((WAREHOUSE.0.to_string(), WAREHOUSE.1.to_string()))
             .or_default();
         match answer {
@@ -160,8 +163,8 @@ impl<'a> Applier<'a> {
     }
 
     /// Forgets the values of `model` that were not found: records created since may match.
-    pub(super) fn forget_missing(&mut self, model: &str) {
-        for ((m, _), cache) in self.lookups.iter_mut() {
+    pub(super) fn forget_missing(&self, model: &str) {
+        for ((m, _), cache) in self.lookups.borrow_mut().iter_mut() {
             if m == model {
                 cache.retain(|_, found| !matches!(found, Found::Missing));
             }
@@ -170,13 +173,13 @@ impl<'a> Applier<'a> {
 
     /// Reads the `tracking` of the products of lines without a lot, once per run.
     pub(super) async fn resolve_tracking(
-        &mut self,
+        &self,
         targets: &[(Tag, &Operation, i64, i64)],
     ) -> Result<(), OdooError> {
         let wanted: BTreeSet<i64> = targets
             .iter()
             .filter(|(_, op, product, _)| {
-                !op.lookups.contains_key("lot_id") && !self.tracking.contains_key(product)
+                !op.lookups.contains_key("lot_id") && !self.tracking.borrow().contains_key(product)
             })
             .map(|(_, _, product, _)| *product)
             .collect();
@@ -202,12 +205,13 @@ impl<'a> Applier<'a> {
                 row.get("id").and_then(Value::as_i64),
                 row.get("tracking").and_then(Value::as_str),
             ) {
-                self.tracking.insert(id, tracking.to_string());
+                self.tracking.borrow_mut().insert(id, tracking.to_string());
             }
         }
         // Products Odoo did not describe count as untracked.
+        let mut tracking = self.tracking.borrow_mut();
         for id in wanted {
-            self.tracking.entry(id).or_insert_with(|| "none".into());
+            tracking.entry(id).or_insert_with(|| "none".into());
         }
         Ok(())
     }
@@ -215,7 +219,7 @@ impl<'a> Applier<'a> {
     /// Looks up the lots of `targets` not seen yet this run, for their products: one
     /// `search_read` per (model, field).
     pub(super) async fn resolve_lots(
-        &mut self,
+        &self,
         targets: &[(Tag, &Operation, i64, i64)],
     ) -> Result<(), OdooError> {
         type Wanted = (
@@ -230,7 +234,7 @@ impl<'a> Applier<'a> {
             };
             let t = text(&r.value);
             let key = (r.model.clone(), r.field.clone(), *product, t.clone());
-            if self.lots.contains_key(&key) {
+            if self.lots.borrow().contains_key(&key) {
                 continue;
             }
             let entry = pending
@@ -276,6 +280,7 @@ impl<'a> Applier<'a> {
                     None => Found::from_ids(ids.remove(&(product, t.clone())).unwrap_or_default()),
                 };
                 self.lots
+                    .borrow_mut()
                     .insert((model.clone(), field.clone(), product, t), found);
             }
         }

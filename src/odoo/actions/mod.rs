@@ -38,6 +38,7 @@ mod lookup;
 mod stock;
 mod upsert;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value};
@@ -106,13 +107,17 @@ pub struct Applier<'a> {
     batch_size: usize,
     updates: UpdateMethod,
     /// (model, field) → value as text → what it resolved to.
-    lookups: HashMap<(String, String), HashMap<String, Found>>,
+    /// The caches sit in cells so that batches sent side by side share them; no borrow is
+    /// held across a call to Odoo.
+    lookups: RefCell<HashMap<(String, String), HashMap<String, Found>>>,
     /// Lots are looked up per product: (model, field, product id, value as text).
-    lots: HashMap<(String, String, i64, String), Found>,
+    lots: RefCell<HashMap<(String, String, i64, String), Found>>,
     /// set_stock: product id → its `tracking` (`none`, `lot`, `serial`).
-    tracking: HashMap<i64, String>,
+    tracking: RefCell<HashMap<i64, String>>,
     /// model → field → type and precision (`None`: Odoo did not describe it).
-    fields: HashMap<String, HashMap<String, Option<FieldInfo>>>,
+    fields: RefCell<HashMap<String, HashMap<String, Option<FieldInfo>>>>,
+    /// Batches sent at once (`[odoo] max_concurrency`), where that keeps the outcome the same.
+    lanes: usize,
 }
 
 impl<'a> Applier<'a> {
@@ -122,11 +127,20 @@ impl<'a> Applier<'a> {
             client,
             batch_size: batch_size.max(1),
             updates: UpdateMethod::default(),
-            lookups: HashMap::new(),
-            lots: HashMap::new(),
-            tracking: HashMap::new(),
-            fields: HashMap::new(),
+            lookups: RefCell::default(),
+            lots: RefCell::default(),
+            tracking: RefCell::default(),
+            fields: RefCell::default(),
+            lanes: 1,
         }
+    }
+
+    /// Sends up to `lanes` batches at once (`[odoo] max_concurrency`) where that cannot change
+    /// the outcome: upserts under `on_record_error = "skip"` whose lookups name other models.
+    /// Batches sent together never share a key, so the later record of a key still comes last.
+    pub fn with_lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes.max(1);
+        self
     }
 
     /// Chooses how changed records are sent (the default needs the fewest calls).
@@ -204,38 +218,63 @@ impl<'a> Applier<'a> {
             .enumerate()
             .flat_map(|(file, ops)| (0..ops.len()).map(move |op| At { file, op }))
             .collect();
+        let lanes = if self.side_by_side(&run.work, run.guard.fail_file) {
+            self.lanes
+        } else {
+            1
+        };
         loop {
-            let mut batch = next_batch(&mut queue, files, &run.guard, self.batch_size);
-            if batch.is_empty() {
+            // One round: up to `lanes` batches taken together, so that no key is in two of them.
+            let mut round = next_batch(&mut queue, files, &run.guard, self.batch_size * lanes);
+            if round.is_empty() {
                 break;
             }
-            let carried: BTreeSet<usize> = batch.iter().map(|at| at.file).collect();
+            let carried: BTreeSet<usize> = round.iter().map(|at| at.file).collect();
             let leaving = before(&carried.into_iter().collect::<Vec<_>>());
             if !leaving.is_empty() {
                 run.guard.stopped.extend(leaving);
-                batch.retain(|at| !run.guard.is_stopped(at.file));
-                if batch.is_empty() {
+                round.retain(|at| !run.guard.is_stopped(at.file));
+                if round.is_empty() {
                     continue;
                 }
             }
-            run.batch_no += 1;
-            let (out, after) = self.run_batch(&run.work, files, &batch, &run.guard).await?;
-            run.guard = after;
-            let mut counts: BTreeMap<usize, Counts> = BTreeMap::new();
-            for at in &batch {
-                counts.entry(at.file).or_default().records += 1;
+            let batches: Vec<&[At]> = round.chunks(self.batch_size).collect();
+            if batches.len() > 1
+                && let Work::Upsert { model, upsert } = &run.work
+            {
+                // What the batches share is looked up once, before they go out together.
+                let ops = || batches.iter().flat_map(|b| tagged(files, b));
+                self.resolve(ops().flat_map(|(_, op)| op.lookups.values()), false)
+                    .await?;
+                let mut described: BTreeSet<&str> = upsert.key.iter().map(String::as_str).collect();
+                described.extend(upsert.fields.iter().map(|f| f.field.as_str()));
+                self.describe(model, &described).await?;
             }
-            tally(&out, &mut counts);
-            for (file, c) in counts {
-                progress(BatchDone {
-                    file,
-                    batch_no: run.batch_no,
-                    records: c.records,
-                    outcome: c.outcome(),
-                });
+            let sent = futures::future::try_join_all(
+                batches
+                    .iter()
+                    .map(|batch| self.run_batch(&run.work, files, batch, &run.guard)),
+            )
+            .await?;
+            for (batch, (out, after)) in batches.iter().zip(sent) {
+                run.batch_no += 1;
+                run.guard.stopped.extend(after.stopped);
+                let mut counts: BTreeMap<usize, Counts> = BTreeMap::new();
+                for at in batch.iter() {
+                    counts.entry(at.file).or_default().records += 1;
+                }
+                tally(&out, &mut counts);
+                for (file, c) in counts {
+                    progress(BatchDone {
+                        file,
+                        batch_no: run.batch_no,
+                        records: c.records,
+                        outcome: c.outcome(),
+                    });
+                }
+                run.stock.note(&out);
+                merge(out, &mut results);
             }
-            run.stock.note(&out);
-            merge(out, &mut results);
         }
         Ok(results)
     }
@@ -271,6 +310,23 @@ impl<'a> Applier<'a> {
         Ok(results)
     }
 
+    /// Whether batches of `work` may go out side by side without changing what is applied:
+    /// not for set_stock (a location's total depends on the lines of its child locations), not
+    /// under `fail_file` (a refused record stops what follows it), and not for an upsert that
+    /// looks up its own model (a record may name one an earlier batch creates).
+    fn side_by_side(&self, work: &Work<'_>, fail_file: bool) -> bool {
+        match work {
+            Work::Upsert { model, upsert } => {
+                !fail_file
+                    && !upsert
+                        .fields
+                        .iter()
+                        .any(|f| f.lookup.as_ref().is_some_and(|l| l.model == *model))
+            }
+            Work::Stock { .. } => false,
+        }
+    }
+
     /// Whether a file of the run has stopped (`fail_file` after a refused record, or it had to
     /// leave): nothing more of it is sent, so its next operations need not be read.
     pub fn is_stopped(run: &ApplyRun<'_>, file: usize) -> bool {
@@ -279,7 +335,7 @@ impl<'a> Applier<'a> {
 
     /// One batch of `work`, by the action's own step.
     async fn work(
-        &mut self,
+        &self,
         work: &Work<'_>,
         files: &[&[Operation]],
         batch: &[At],

@@ -21,7 +21,7 @@ use crate::operation::Operation;
 impl<'a> Applier<'a> {
     /// Applies one batch of `set_stock` operations.
     pub(super) async fn set_stock(
-        &mut self,
+        &self,
         files: &[&[Operation]],
         batch: &[At],
         g: &mut Guard,
@@ -67,7 +67,7 @@ impl<'a> Applier<'a> {
                 // Odoo answers a quant of a tracked product without a lot with a wizard and
                 // applies nothing, while the create itself succeeds: refuse the line here.
                 None if matches!(
-                    self.tracking.get(&product).map(String::as_str),
+                    self.tracking.borrow().get(&product).map(String::as_str),
                     Some("lot" | "serial")
                 ) =>
                 {
@@ -84,14 +84,16 @@ impl<'a> Applier<'a> {
                 }
                 None => None,
                 Some(r) => {
+                    let lots = self.lots.borrow();
                     let cached =
-                        self.lots
-                            .get(&(r.model.clone(), r.field.clone(), product, text(&r.value)));
+                        lots.get(&(r.model.clone(), r.field.clone(), product, text(&r.value)));
                     let of_product = match op.key.get("product_id") {
                         Some(p) => format!(" for product '{}'", text(p)),
                         None => String::new(),
                     };
-                    match resolved(cached, "lot_id", r, &of_product) {
+                    let lot = resolved(cached, "lot_id", r, &of_product);
+                    drop(lots);
+                    match lot {
                         Ok(id) => Some(id),
                         Err(refusal) => {
                             // The product is in the file even though this line failed.
@@ -236,7 +238,7 @@ impl<'a> Applier<'a> {
     /// set to 0 too. A file stopped by `fail_file` zeroes nothing, and what it applied is kept;
     /// nor does a file with a line whose product or location could not be looked up.
     pub(super) async fn zero_absent(
-        &mut self,
+        &self,
         seen: &StockSeen,
         guard: &mut Guard,
         results: &mut [FileResult],

@@ -19,7 +19,7 @@ use crate::operation::Operation;
 impl<'a> Applier<'a> {
     /// Applies one batch of `upsert` operations of `model`.
     pub(super) async fn upsert(
-        &mut self,
+        &self,
         model: &str,
         upsert: &UpsertMapping,
         files: &[&[Operation]],
@@ -89,7 +89,7 @@ impl<'a> Applier<'a> {
         let mut described = fields.clone();
         described.extend(upsert.fields.iter().map(|f| f.field.as_str()));
         self.describe(model, &described).await?;
-        let info = self.fields.get(model).cloned().unwrap_or_default();
+        let info = self.fields.borrow().get(model).cloned().unwrap_or_default();
 
         let found = match search_keys(client, model, key, &items, &fields).await {
             Ok(found) => found,
