@@ -343,6 +343,32 @@ fn kill_9_during_a_batch_then_a_rerun_creates_no_duplicates() {
 }
 
 #[test]
+fn a_rerun_after_kill_9_mid_file_skips_the_records_already_applied() {
+    // Windows of 1000 operations: the run is killed once the first window is applied.
+    let (stand, odoo) = stand(18, "batch_size = 100", "");
+    let seeded = odoo.records("product.product").len();
+    fs::write(
+        stand.inbox().join("products-big.xml"),
+        products_xml(1200, "Big"),
+    )
+    .unwrap();
+    stand.run_until_killed("window", &["run", "--once", "products"]);
+    assert_eq!(odoo.records("product.product").len(), 1000 + seeded);
+    odoo.reset_calls();
+    let out = stand.run(&["run", "--once", "products"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(odoo.records("product.product").len(), 1200 + seeded);
+    // Only the last 200 records are looked at again: two batches of 100.
+    assert_eq!(
+        odoo.call_count("product.product", "search_read"),
+        2,
+        "{:?}",
+        odoo.calls()
+    );
+    assert_eq!(files_below(&stand.archive_dir()).len(), 1);
+}
+
+#[test]
 fn refused_credentials_stop_the_flow_and_say_api_keys_expire() {
     let odoo = OdooStandin::start(StandinOptions::v18());
     let section = odoo_section(&odoo, "").replace(&odoo.options().api_key, "wrong-key");

@@ -14,7 +14,7 @@ use super::pass::{Runner, crash_point, now_ms};
 use super::spool::OpsReader;
 use crate::config::{Flow, ImportFlow};
 use crate::error::Consequence;
-use crate::mapping::config::Action;
+use crate::mapping::config::{Action, Snapshot};
 use crate::odoo::actions::{Applier, ApplyRun, BatchDone, FileResult, RecordFailure};
 use crate::odoo::client::OdooClient;
 use crate::odoo::error::OdooError;
@@ -142,6 +142,16 @@ impl Runner {
             let stop = e.consequence() == Consequence::Stop;
             (format!("Odoo: {e}"), stop)
         };
+        // A resumed attempt skips the records an earlier try applied without a refusal — not
+        // for a full snapshot, which must see every line of its file to know what is absent.
+        let full_snapshot = matches!(
+            &import.mapping.action,
+            Action::SetStock(s) if s.snapshot == Snapshot::Full
+        );
+        let skip_through: Vec<Option<u64>> = prepared
+            .iter()
+            .map(|p| p.rec.applied_through.filter(|_| !full_snapshot))
+            .collect();
         let mut applier = Applier::new(client, self.config.odoo.batch_size)
             .with_lanes(self.config.odoo.max_concurrency);
         let mut run = ApplyRun::new(&import.mapping, prepared.len(), import.on_record_error);
@@ -158,8 +168,18 @@ impl Runner {
                     continue;
                 };
                 match reader.next_window(window_size - filled) {
-                    Ok(ops) => {
+                    Ok(mut ops) => {
                         filled += ops.len();
+                        if let Some(through) = skip_through[current] {
+                            let p = &mut prepared[current];
+                            ops.retain(|op| {
+                                let done = op.record <= through;
+                                if done {
+                                    p.applied.add(op.record);
+                                }
+                                !done
+                            });
+                        }
                         window[current].extend(ops);
                         if reader.is_done() {
                             current += 1;
@@ -191,8 +211,22 @@ impl Runner {
                 if set_stock && !result.applied.is_empty() {
                     self.note_stock_set(flow, &prepared[i], &window[i], &result.applied);
                 }
+                // Progress for a resumed try: every record so far applied, none refused.
+                let progress = match window[i].last() {
+                    Some(last) if result.failed.is_empty() && prepared[i].problems.is_empty() => {
+                        Some(last.record)
+                    }
+                    _ => None,
+                };
                 take_result(&mut prepared[i], result);
+                let gone = left.borrow().contains_key(&i);
+                if let Some(record) = progress.filter(|_| !gone)
+                    && let Err(e) = self.ledger().applied_through(ids[i], &self.holder, record)
+                {
+                    left.borrow_mut().insert(i, e.to_string());
+                }
             }
+            crash_point("window");
         }
         let zeroed = applier
             .finish(run, &mut before_batch, &mut record_batch)

@@ -85,6 +85,9 @@ pub struct FileRecord {
     /// Tries of this attempt that ended without a word: the process was killed, or its lease
     /// ran out and another run took the file over. A poison file is one whose tries keep dying.
     pub deaths: u32,
+    /// Every record up to this one was applied, none refused: a resumed attempt at the same
+    /// content skips them.
+    pub applied_through: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

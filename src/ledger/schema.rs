@@ -69,6 +69,9 @@ pub const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (flow, name)
     );",
+    // 3: how far a file's records were applied without a refusal, so that a resumed attempt
+    // skips them.
+    "ALTER TABLE files ADD COLUMN applied_through INTEGER;",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.
@@ -99,7 +102,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
 pub(super) const RECORD_COLUMNS: &str = "id, flow, name, size, mtime, sha256, attempt, previous_id, tries, \
      state, \
      detail, destination, holder, lease_until, records_total, records_applied, records_failed, \
-     created_at, updated_at, deaths";
+     created_at, updated_at, deaths, applied_through";
 
 pub(super) fn read_record(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
     Ok(FileRecord {
@@ -123,6 +126,7 @@ pub(super) fn read_record(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
         created_at: row.get(17)?,
         updated_at: row.get(18)?,
         deaths: row.get(19)?,
+        applied_through: row.get::<_, Option<i64>>(20)?.map(|n| n as u64),
     })
 }
 

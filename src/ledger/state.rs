@@ -317,9 +317,23 @@ impl Ledger {
             )?;
             tx.execute(
                 "UPDATE files SET state = ?2, sha256 = ?3, attempt = ?4, previous_id = ?5, \
-                 updated_at = ?6 \
+                 updated_at = ?6, applied_through = NULL \
                  WHERE id = ?1",
                 params![id, State::Fetched, sha256, earlier + 1, previous, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every record of attempt `id` up to `record` is applied and none was refused: a resumed
+    /// attempt at the same content starts after it. Only the holder records progress.
+    pub fn applied_through(&self, id: i64, holder: &str, record: u64) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            let current = load(tx, id)?;
+            check_holder(&current, holder)?;
+            tx.execute(
+                "UPDATE files SET applied_through = ?2 WHERE id = ?1",
+                params![id, int(record)],
             )?;
             Ok(())
         })
