@@ -529,6 +529,21 @@ unsafe extern "C" fn harden_parser(vctxt: *mut c_void, _locator: ffi::xmlSAXLoca
     }
 }
 
+/// Where the parser behind validation context `vctxt` stands: line and column, when known.
+unsafe fn parser_position(vctxt: *mut c_void) -> (Option<u64>, Option<u64>) {
+    unsafe {
+        let pctxt = ffi::xmlSchemaValidCtxtGetParserCtxt(vctxt as ffi::xmlSchemaValidCtxtPtr);
+        if pctxt.is_null() {
+            return (None, None);
+        }
+        let ctx = pctxt as *mut c_void;
+        (
+            positive(ffi::xmlSAX2GetLineNumber(ctx)),
+            positive(ffi::xmlSAX2GetColumnNumber(ctx)),
+        )
+    }
+}
+
 /// Second DOCTYPE gate, inside the parser: called as soon as `<!DOCTYPE name ...` is read,
 /// before its internal subset. Reports it and stops the parser.
 unsafe extern "C" fn refuse_doctype(
@@ -538,16 +553,7 @@ unsafe extern "C" fn refuse_doctype(
     _system_id: *const ffi::xmlChar,
 ) {
     unsafe {
-        let pctxt = ffi::xmlSchemaValidCtxtGetParserCtxt(vctxt as ffi::xmlSchemaValidCtxtPtr);
-        let (line, column) = if pctxt.is_null() {
-            (None, None)
-        } else {
-            let ctx = pctxt as *mut c_void;
-            (
-                positive(ffi::xmlSAX2GetLineNumber(ctx)),
-                positive(ffi::xmlSAX2GetColumnNumber(ctx)),
-            )
-        };
+        let (line, column) = parser_position(vctxt);
         with_collector(|c| {
             c.record(
                 Severity::Error,
@@ -560,6 +566,7 @@ unsafe extern "C" fn refuse_doctype(
             // What the halted parser says afterwards is noise.
             c.closed = true;
         });
+        let pctxt = ffi::xmlSchemaValidCtxtGetParserCtxt(vctxt as ffi::xmlSchemaValidCtxtPtr);
         if !pctxt.is_null() {
             ffi::xmlStopParser(pctxt);
         }
@@ -621,16 +628,7 @@ unsafe extern "C" fn count_text(vctxt: *mut c_void, _text: *const ffi::xmlChar, 
 /// Reports a text or attribute value over [`MAX_TEXT_BYTES`]; the input ends at the next read.
 unsafe fn refuse_oversized(vctxt: *mut c_void, what: &str) {
     unsafe {
-        let pctxt = ffi::xmlSchemaValidCtxtGetParserCtxt(vctxt as ffi::xmlSchemaValidCtxtPtr);
-        let (line, column) = if pctxt.is_null() {
-            (None, None)
-        } else {
-            let ctx = pctxt as *mut c_void;
-            (
-                positive(ffi::xmlSAX2GetLineNumber(ctx)),
-                positive(ffi::xmlSAX2GetColumnNumber(ctx)),
-            )
-        };
+        let (line, column) = parser_position(vctxt);
         with_collector(|c| {
             c.record(
                 Severity::Error,

@@ -176,6 +176,53 @@ impl Runner {
         }
     }
 
+    /// Archives a file — in a dry run, only says where it would go.
+    pub(super) async fn to_archive(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+    ) -> Result<Outcome, TransportError> {
+        if self.config.odoo.dry_run {
+            let resumed = rec.tries > 1;
+            self.would_archive(t, partner, import, rec, entry, resumed)
+                .await
+        } else {
+            self.archive(t, partner, import, rec, entry).await
+        }
+    }
+
+    /// Moves a file to `error/` with its report — in a dry run, only says where it would go
+    /// and the report it would get.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn to_error(
+        &self,
+        t: &mut AnyTransport,
+        partner: &Partner,
+        flow: &Flow,
+        import: &ImportFlow,
+        rec: &FileRecord,
+        entry: &Entry,
+        stage: Stage,
+        problems: Vec<Problem>,
+        counts: RecordCounts,
+    ) -> Result<Outcome, TransportError> {
+        if self.config.odoo.dry_run {
+            let resumed = rec.tries > 1;
+            self.would_quarantine(
+                t, partner, flow, import, rec, entry, stage, problems, counts, resumed,
+            )
+            .await
+        } else {
+            self.quarantine(
+                t, partner, flow, import, rec, entry, stage, problems, counts,
+            )
+            .await
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn quarantine(
         &self,

@@ -295,12 +295,7 @@ impl Runner {
             let resumed = rec.tries > 1;
             // A file whose Odoo writes completed before a crash is only archived.
             if matches!(rec.state, State::Applied | State::Archiving) {
-                let outcome = if dry_run {
-                    self.would_archive(t, partner, import, &rec, &entry, resumed)
-                        .await
-                } else {
-                    self.archive(t, partner, import, &rec, &entry).await
-                };
+                let outcome = self.to_archive(t, partner, import, &rec, &entry).await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -412,14 +407,8 @@ impl Runner {
                 self.left_pass(flow, &p, left, summary);
                 continue;
             }
-            let resumed = p.rec.tries > 1;
             let outcome = if p.problems.is_empty() {
-                if dry_run {
-                    self.would_archive(t, partner, import, &p.rec, &p.entry, resumed)
-                        .await
-                } else {
-                    self.archive(t, partner, import, &p.rec, &p.entry).await
-                }
+                self.to_archive(t, partner, import, &p.rec, &p.entry).await
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
                 let failed = failed.len() as u64
@@ -429,34 +418,18 @@ impl Runner {
                 } else {
                     RecordCounts::with_applied_ranges(p.records, p.applied.ranges(), failed)
                 };
-                if dry_run {
-                    self.would_quarantine(
-                        t,
-                        partner,
-                        flow,
-                        import,
-                        &p.rec,
-                        &p.entry,
-                        p.stage,
-                        p.problems.clone(),
-                        counts,
-                        resumed,
-                    )
-                    .await
-                } else {
-                    self.quarantine(
-                        t,
-                        partner,
-                        flow,
-                        import,
-                        &p.rec,
-                        &p.entry,
-                        p.stage,
-                        p.problems.clone(),
-                        counts,
-                    )
-                    .await
-                }
+                self.to_error(
+                    t,
+                    partner,
+                    flow,
+                    import,
+                    &p.rec,
+                    &p.entry,
+                    p.stage,
+                    p.problems.clone(),
+                    counts,
+                )
+                .await
             };
             p.discard();
             summary
@@ -576,26 +549,10 @@ impl Runner {
             Early::Reject(stage, problems) => {
                 let failed = problems.len() as u64;
                 let counts = RecordCounts::nothing_applied(None, failed);
-                if self.config.odoo.dry_run {
-                    self.would_quarantine(
-                        t,
-                        partner,
-                        flow,
-                        import,
-                        &rec,
-                        &entry,
-                        stage,
-                        problems,
-                        counts,
-                        rec.tries > 1,
-                    )
-                    .await
-                } else {
-                    self.quarantine(
-                        t, partner, flow, import, &rec, &entry, stage, problems, counts,
-                    )
-                    .await
-                }
+                self.to_error(
+                    t, partner, flow, import, &rec, &entry, stage, problems, counts,
+                )
+                .await
             }
         };
         let _ = std::fs::remove_file(self.spool_path(&rec));
