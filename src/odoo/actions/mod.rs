@@ -116,6 +116,9 @@ pub struct Applier<'a> {
     tracking: RefCell<HashMap<i64, String>>,
     /// model → field → type and precision (`None`: Odoo did not describe it).
     fields: RefCell<HashMap<String, HashMap<String, Option<FieldInfo>>>>,
+    /// set_stock: locations whose descendants are known, and each known location's parent.
+    expanded: RefCell<BTreeSet<i64>>,
+    parents: RefCell<HashMap<i64, i64>>,
     /// Batches sent at once (`[odoo] max_concurrency`), where that keeps the outcome the same.
     lanes: usize,
 }
@@ -131,6 +134,8 @@ impl<'a> Applier<'a> {
             lots: RefCell::default(),
             tracking: RefCell::default(),
             fields: RefCell::default(),
+            expanded: RefCell::default(),
+            parents: RefCell::default(),
             lanes: 1,
         }
     }

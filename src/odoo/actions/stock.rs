@@ -142,16 +142,28 @@ impl<'a> Applier<'a> {
         let locations: BTreeSet<i64> = items.iter().map(|(_, (k, _))| k.location).collect();
         // A quantity a partner reports for a location is all there is under it: its child
         // locations and packages count too. Two reads: the locations under those of the
-        // batch (to know which quant lies under which line), and their quants.
-        let below = json!([["id", "child_of", locations.iter().collect::<Vec<_>>()]]);
-        let tree = client
-            .search_read(
-                "stock.location",
-                below,
-                &["location_id"],
-                SearchOptions::default(),
-            )
-            .await;
+        // batch (to know which quant lies under which line; once per location and run), and
+        // their quants.
+        let fresh: Vec<i64> = {
+            let known = self.expanded.borrow();
+            locations
+                .iter()
+                .copied()
+                .filter(|l| !known.contains(l))
+                .collect()
+        };
+        let tree = if fresh.is_empty() {
+            Ok(Vec::new())
+        } else {
+            client
+                .search_read(
+                    "stock.location",
+                    json!([["id", "child_of", fresh]]),
+                    &["location_id"],
+                    SearchOptions::default(),
+                )
+                .await
+        };
         let domain = json!([
             ["product_id", "in", products],
             [
@@ -180,10 +192,14 @@ impl<'a> Applier<'a> {
             }
             Err(e) => return Err(e),
         };
-        let parents: HashMap<i64, i64> = tree
-            .iter()
-            .filter_map(|l| Some((record_id(l)?, l.get("location_id").and_then(many2one_id)?)))
-            .collect();
+        self.expanded.borrow_mut().extend(fresh);
+        let parents: HashMap<i64, i64> = {
+            let mut known = self.parents.borrow_mut();
+            known.extend(tree.iter().filter_map(|l| {
+                Some((record_id(l)?, l.get("location_id").and_then(many2one_id)?))
+            }));
+            known.clone()
+        };
         let stock = Below::new(&items, &parents, &quants);
         let mut creates: Vec<(Tag, Vals)> = Vec::new();
         for (tag, (key, quantity)) in items {
