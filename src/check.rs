@@ -163,7 +163,17 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
                 f.extend(stock.lot.iter());
                 f
             }
+            Action::ConfirmDelivery(confirm) => {
+                let mut f = vec![&confirm.product];
+                f.extend(confirm.lot.iter());
+                f
+            }
         };
+        if let Action::ConfirmDelivery(_) = &mapping.action {
+            needed.entry("stock.move".into()).or_default().extend(
+                ["picking_id", "product_id", "product_uom_qty", "state"].map(String::from),
+            );
+        }
         let model_fields = needed.entry(mapping.model.clone()).or_default();
         if let Action::SetStock(_) = &mapping.action {
             model_fields.extend(
@@ -176,6 +186,14 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
                 ]
                 .map(String::from),
             );
+        }
+        if let Action::ConfirmDelivery(confirm) = &mapping.action {
+            model_fields.extend(["name", "state", "move_ids"].map(String::from));
+            model_fields.insert(confirm.picking.field.clone());
+            // Without Odoo's stock_delivery module the tracking number has nowhere to go.
+            if let Some(tracking) = &confirm.tracking {
+                model_fields.insert(tracking.field.clone());
+            }
         }
         for field in &fields {
             if let Action::Upsert(_) = &mapping.action {

@@ -14,6 +14,8 @@ pub enum ActionKind {
     Upsert,
     /// Set the on-hand quantity of a product in a location (lot optional): `stock.quant`.
     SetStock,
+    /// Ship what a delivery confirmation lists on the `stock.picking` it names and validate it.
+    ConfirmDelivery,
 }
 
 /// A value that Odoo must look up before it can be written (a many2one such as `uom_id` by
@@ -29,7 +31,11 @@ pub struct LookupRef {
 ///
 /// For `upsert`: `key` holds the key fields and values, `values` every mapped field (keys
 /// included). For `set_stock`: `key` holds `product_id`, `location_id` and optionally `lot_id`
-/// (as raw values to be looked up), `values` holds `inventory_quantity`.
+/// (as raw values to be looked up), `values` holds `inventory_quantity`. For
+/// `confirm_delivery`: `key` holds the picking's `name` (or `origin`), `values` holds `lines`
+/// (a list of `{product_id, quantity, lot_id?}` with the product and lot as the file names
+/// them) and optionally `carrier_tracking_ref`; `lookups` has `product_id` with every product
+/// value of the lines as a list.
 /// `lookups` maps a field of `key`/`values` to how its raw value is resolved to an id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {

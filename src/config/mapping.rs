@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::ConfigError;
 use super::read::{Ctx, Item, Node, is_identifier};
 use crate::mapping::config::{
-    Action, CsvColumn, CsvFormat, FieldMapping, Format, Lookup, Mapping, SetStockMapping, Snapshot,
-    UpsertMapping, ValueSource, ValueType,
+    Action, Backorder, ConfirmDeliveryMapping, CsvColumn, CsvFormat, FieldMapping, Format, Lookup,
+    Mapping, SetStockMapping, Snapshot, UpsertMapping, ValueSource, ValueType,
 };
 use crate::mapping::path::{FieldPath, column_path, parse_field_path, parse_record_path};
 
@@ -192,8 +192,19 @@ fn columns_type(cx: &Ctx, key: &str, columns: &[CsvColumn]) -> Result<ValueType,
     }
 }
 
-/// Keys of a `set_stock` mapping, refused on `upsert`.
-const SET_STOCK_KEYS: [&str; 5] = ["product", "quantity", "location", "lot", "snapshot"];
+/// Keys of a `set_stock` or `confirm_delivery` mapping, refused on `upsert`.
+const SET_STOCK_KEYS: [&str; 10] = [
+    "product",
+    "quantity",
+    "location",
+    "lot",
+    "snapshot",
+    "picking",
+    "lines",
+    "tracking",
+    "backorder",
+    "allow_over_delivery",
+];
 
 pub(super) fn parse_mapping(mut m: Node, format: &Format) -> Result<Mapping, ConfigError> {
     let namespaces_item = m.take("namespaces");
@@ -239,16 +250,18 @@ pub(super) fn parse_mapping(mut m: Node, format: &Format) -> Result<Mapping, Con
     enum Kind {
         Upsert,
         SetStock,
+        ConfirmDelivery,
     }
-    let action_item = m.require("action", "\"upsert\" or \"set_stock\"")?;
-    if action_item.value.as_str() == Some("confirm_delivery") {
-        return Err(action_item.err(
-            "confirm_delivery is not supported yet; supported actions are \"upsert\" and \
-             \"set_stock\""
-                .to_string(),
-        ));
-    }
-    let kind = action_item.choice(&[("upsert", Kind::Upsert), ("set_stock", Kind::SetStock)])?;
+    let action_item = m.require(
+        "action",
+        "\"upsert\", \"set_stock\" or \"confirm_delivery\"",
+    )?;
+    let action_key = action_item.key.clone();
+    let kind = action_item.choice(&[
+        ("upsert", Kind::Upsert),
+        ("set_stock", Kind::SetStock),
+        ("confirm_delivery", Kind::ConfirmDelivery),
+    ])?;
     let (model, action) = match kind {
         Kind::Upsert => {
             if let Some(key) = SET_STOCK_KEYS.iter().find(|k| m.has(k)) {
@@ -290,6 +303,40 @@ pub(super) fn parse_mapping(mut m: Node, format: &Format) -> Result<Mapping, Con
             }
             let set_stock = parse_set_stock(&mut m, source)?;
             ("stock.quant".to_string(), Action::SetStock(set_stock))
+        }
+        Kind::ConfirmDelivery => {
+            let Source::Xml(namespaces) = source else {
+                return Err(m.cx.err(
+                    &action_key,
+                    "confirm_delivery reads XML files (a record per picking with its lines \
+                     under it); a CSV flow can upsert or set_stock",
+                ));
+            };
+            if let Some(key) = ["fields", "key", "location", "snapshot"]
+                .iter()
+                .find(|k| m.has(k))
+            {
+                return Err(m.cx.err(
+                    &m.child_key(key),
+                    "is not a confirm_delivery setting; confirm_delivery takes picking, lines, \
+                     product, quantity, lot, tracking, backorder and allow_over_delivery",
+                ));
+            }
+            if let Some(item) = m.take("model") {
+                let key = item.key.clone();
+                let model = item.text()?;
+                if model != "stock.picking" {
+                    return Err(m.cx.err(
+                        &key,
+                        format!(
+                            "confirm_delivery always works on \"stock.picking\", found \
+                             {model:?} (remove model)"
+                        ),
+                    ));
+                }
+            }
+            let confirm = parse_confirm_delivery(&mut m, namespaces)?;
+            ("stock.picking".to_string(), Action::ConfirmDelivery(confirm))
         }
     };
     m.finish()?;
@@ -581,6 +628,167 @@ fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, Conf
         location,
         lot,
         snapshot,
+    })
+}
+
+/// A `{ path, by }` or plain path setting: the path and the `by` chosen among `choices`
+/// (the first is the default).
+fn path_by(
+    item: Item,
+    source: Source,
+    what: &str,
+    choices: &[(&str, &'static str)],
+) -> Result<(ValueSource, &'static str), ConfigError> {
+    if item.value.is_str() {
+        return Ok((path_source(source, item)?.0, choices[0].1));
+    }
+    let mut t = item.table_or(&format!(
+        "a path string or {{ path = \"…\", by = \"{}\" }}",
+        choices[0].0
+    ))?;
+    let path = t.require("path", &format!("the {what}'s path"))?;
+    let by = match t.take("by") {
+        Some(item) => item.choice(choices)?,
+        None => choices[0].1,
+    };
+    t.finish()?;
+    Ok((path_source(source, path)?.0, by))
+}
+
+/// A plain path or `{ path, optional }` setting.
+fn path_optional(item: Item, source: Source, what: &str) -> Result<(ValueSource, bool), ConfigError> {
+    if item.value.is_str() {
+        return Ok((path_source(source, item)?.0, false));
+    }
+    let mut t = item.table_or("a path string or { path = \"…\", optional = true }")?;
+    let path = t.require("path", &format!("the {what}'s path"))?;
+    let optional = t.take("optional").map(Item::boolean).transpose()?;
+    t.finish()?;
+    Ok((path_source(source, path)?.0, optional.unwrap_or(false)))
+}
+
+fn parse_confirm_delivery(
+    m: &mut Node,
+    namespaces: &BTreeMap<String, String>,
+) -> Result<ConfirmDeliveryMapping, ConfigError> {
+    let source = Source::Xml(namespaces);
+    let mapping = |field: &str, source: ValueSource, ty, optional, lookup| FieldMapping {
+        field: field.to_string(),
+        source,
+        ty,
+        optional,
+        lookup,
+    };
+
+    let picking = m.require(
+        "picking",
+        "the picking's path under the record, e.g. picking = { path = \"dc:Order\", by = \"name\" }",
+    )?;
+    let (path, by) = path_by(
+        picking,
+        source,
+        "picking",
+        &[("name", "name"), ("origin", "origin")],
+    )?;
+    let picking = mapping(by, path, ValueType::String, false, None);
+
+    let lines = m.require(
+        "lines",
+        "the repeated element under the record, one shipped product each, e.g. lines = \"dc:Line\"",
+    )?;
+    let lines_key = lines.key.clone();
+    let text = lines.text()?;
+    let lines = parse_field_path(&text, namespaces)
+        .map_err(|e| m.cx.err(&lines_key, format!("invalid path {text:?}: {e}")))?;
+    if lines.steps.is_empty() || lines.attr.is_some() {
+        return Err(m.cx.err(
+            &lines_key,
+            format!("{text:?} is not an element path; give the line element, e.g. \"dc:Line\""),
+        ));
+    }
+
+    let product = m.require(
+        "product",
+        "the product's path under a line, e.g. product = { path = \"dc:Sku\", by = \"default_code\" }",
+    )?;
+    let (path, by) = path_by(
+        product,
+        source,
+        "product",
+        &[("default_code", "default_code"), ("barcode", "barcode")],
+    )?;
+    let product = mapping(
+        "product_id",
+        path,
+        ValueType::String,
+        false,
+        Some(Lookup {
+            model: "product.product".into(),
+            field: by.into(),
+        }),
+    );
+
+    let quantity = m.require(
+        "quantity",
+        "the shipped quantity's path under a line, e.g. quantity = \"dc:Shipped\"",
+    )?;
+    let path = if quantity.value.is_str() {
+        path_source(source, quantity)?.0
+    } else {
+        let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
+        let path = t.require("path", "the quantity's path")?;
+        t.finish()?;
+        path_source(source, path)?.0
+    };
+    let quantity = mapping("quantity", path, ValueType::Float, false, None);
+
+    let lot = match m.take("lot") {
+        None => None,
+        Some(item) => {
+            let (path, optional) = path_optional(item, source, "lot")?;
+            Some(mapping(
+                "lot_id",
+                path,
+                ValueType::String,
+                optional,
+                Some(Lookup {
+                    model: "stock.lot".into(),
+                    field: "name".into(),
+                }),
+            ))
+        }
+    };
+    let tracking = match m.take("tracking") {
+        None => None,
+        Some(item) => {
+            let (path, optional) = path_optional(item, source, "tracking number")?;
+            Some(mapping(
+                "carrier_tracking_ref",
+                path,
+                ValueType::String,
+                optional,
+                None,
+            ))
+        }
+    };
+    let backorder = match m.take("backorder") {
+        Some(item) => item.choice(&[("create", Backorder::Create), ("none", Backorder::None)])?,
+        None => Backorder::Create,
+    };
+    let allow_over_delivery = m
+        .take("allow_over_delivery")
+        .map(Item::boolean)
+        .transpose()?
+        .unwrap_or(false);
+    Ok(ConfirmDeliveryMapping {
+        picking,
+        lines,
+        product,
+        quantity,
+        lot,
+        tracking,
+        backorder,
+        allow_over_delivery,
     })
 }
 

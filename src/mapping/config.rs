@@ -75,6 +75,8 @@ pub enum Action {
     Upsert(UpsertMapping),
     /// `action = "set_stock"`.
     SetStock(SetStockMapping),
+    /// `action = "confirm_delivery"`.
+    ConfirmDelivery(ConfirmDeliveryMapping),
 }
 
 /// Create or update `model` by `key`.
@@ -156,4 +158,40 @@ pub enum Snapshot {
     Partial,
     /// Products absent from the file are set to 0 in the file's locations.
     Full,
+}
+
+/// Close a delivery with the warehouse's shipping confirmation: one record is one picking, its
+/// `lines` the products shipped. The field mappings carry the Odoo field they fill:
+/// `name`/`origin` (the picking), `product_id`, `quantity`, `lot_id`, `carrier_tracking_ref`.
+#[derive(Debug, Clone)]
+pub struct ConfirmDeliveryMapping {
+    /// `picking = { path, by = "name" | "origin" }` (by default `name`): the field is the
+    /// `stock.picking` field matched.
+    pub picking: FieldMapping,
+    /// `lines`: the repeated element under the record, one shipped product each.
+    pub lines: FieldPath,
+    /// `product = { path, by }` under a line, looked up in `product.product` (by default
+    /// `default_code`).
+    pub product: FieldMapping,
+    /// `quantity` under a line (float): the quantity shipped.
+    pub quantity: FieldMapping,
+    /// `lot = { path, optional }` under a line: a lot or serial number of the product, looked
+    /// up in `stock.lot` by `name`.
+    pub lot: Option<FieldMapping>,
+    /// `tracking = { path, optional }` under the record: the carrier's tracking number, written
+    /// to `carrier_tracking_ref` (Odoo's `stock_delivery` module).
+    pub tracking: Option<FieldMapping>,
+    /// `backorder`: what happens to what was not shipped.
+    pub backorder: Backorder,
+    /// `allow_over_delivery` (default false): whether a quantity above the demand is shipped.
+    pub allow_over_delivery: bool,
+}
+
+/// `backorder = "create" | "none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backorder {
+    /// What was not shipped stays to ship, in a new picking (Odoo's backorder).
+    Create,
+    /// What was not shipped is dropped: the picking is closed with what was shipped.
+    None,
 }

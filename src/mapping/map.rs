@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::mapping::config::{
-    Action, CsvFormat, FieldMapping, Format, Lookup, Mapping, SetStockMapping, UpsertMapping,
-    ValueSource, ValueType,
+    Action, ConfirmDeliveryMapping, CsvFormat, FieldMapping, Format, Lookup, Mapping,
+    SetStockMapping, UpsertMapping, ValueSource, ValueType,
 };
 use crate::mapping::convert::convert;
 use crate::mapping::error::{MapError, list};
@@ -225,6 +225,11 @@ fn mapped_fields(action: &Action) -> Vec<&FieldMapping> {
             .chain([s.lot.as_ref()])
             .flatten()
             .collect(),
+        Action::ConfirmDelivery(c) => [Some(&c.picking), Some(&c.product), Some(&c.quantity)]
+            .into_iter()
+            .chain([c.lot.as_ref(), c.tracking.as_ref()])
+            .flatten()
+            .collect(),
     }
 }
 
@@ -273,7 +278,110 @@ impl Mapper<'_> {
         match &self.mapping.action {
             Action::Upsert(upsert) => self.upsert(upsert, record, problems),
             Action::SetStock(stock) => self.set_stock(stock, record, problems),
+            Action::ConfirmDelivery(confirm) => self.confirm_delivery(confirm, record, problems),
         }
+    }
+
+    /// One picking's confirmation: its key, the tracking number and every line's product,
+    /// quantity and lot, as the file names them (Odoo looks them up).
+    fn confirm_delivery(
+        &self,
+        confirm: &ConfirmDeliveryMapping,
+        record: &dyn Record,
+        problems: &mut Vec<MapProblem>,
+    ) -> Option<Operation> {
+        let picking = self.value(&confirm.picking, ValueType::String, record, problems);
+        let tracking = match &confirm.tracking {
+            Some(t) => self.value(t, ValueType::String, record, problems),
+            None => Ok(None),
+        };
+        let parts = record.parts(&confirm.lines);
+        if parts.is_empty() {
+            problems.push(MapProblem {
+                record: record.index(),
+                line: record.line(),
+                field: None,
+                value: None,
+                message: format!(
+                    "no line at path {}: a confirmation ships at least one product",
+                    confirm.lines.text
+                ),
+            });
+        }
+        let mut lines = Vec::new();
+        let mut products = Vec::new();
+        let mut bad = false;
+        for (i, part) in parts.iter().enumerate() {
+            let before = problems.len();
+            let product = self.value(&confirm.product, ValueType::String, part, problems);
+            let quantity = self.value(&confirm.quantity, ValueType::Float, part, problems);
+            let lot = match &confirm.lot {
+                Some(lot) => self.value(lot, ValueType::String, part, problems),
+                None => Ok(None),
+            };
+            if let Ok(Some(q)) = &quantity
+                && q.as_f64().is_some_and(|q| q < 0.0)
+            {
+                problems.push(MapProblem {
+                    record: record.index(),
+                    line: record.line(),
+                    field: Some("quantity".into()),
+                    value: Some(q.to_string()),
+                    message: format!(
+                        "a shipped quantity cannot be negative {}",
+                        self.place.source(confirm.quantity.source.paths().first()?)
+                    ),
+                });
+            }
+            for p in &mut problems[before..] {
+                p.message = format!("line {} ({}): {}", i + 1, confirm.lines.text, p.message);
+            }
+            if problems.len() > before {
+                bad = true;
+                continue;
+            }
+            let (Ok(Some(product)), Ok(Some(quantity)), Ok(lot)) = (product, quantity, lot) else {
+                bad = true;
+                continue;
+            };
+            let mut line = Map::new();
+            line.insert("product_id".into(), product.clone());
+            line.insert("quantity".into(), quantity);
+            if let Some(lot) = lot {
+                line.insert("lot_id".into(), lot);
+            }
+            products.push(product);
+            lines.push(Value::Object(line));
+        }
+        let (Ok(Some(picking)), Ok(tracking)) = (picking, tracking) else {
+            return None;
+        };
+        if bad || lines.is_empty() {
+            return None;
+        }
+        let mut key = Map::new();
+        key.insert(confirm.picking.field.clone(), picking);
+        let mut values = Map::new();
+        values.insert("lines".into(), Value::Array(lines));
+        if let Some(tracking) = tracking {
+            values.insert("carrier_tracking_ref".into(), tracking);
+        }
+        let mut lookups = BTreeMap::new();
+        if let Some(lookup) = &confirm.product.lookup {
+            lookups.insert(
+                "product_id".into(),
+                lookup_ref(lookup, &Value::Array(products)),
+            );
+        }
+        Some(Operation {
+            action: ActionKind::ConfirmDelivery,
+            model: "stock.picking".into(),
+            key,
+            values,
+            lookups,
+            record: record.index(),
+            line: record.line(),
+        })
     }
 
     fn upsert(

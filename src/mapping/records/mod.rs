@@ -20,7 +20,7 @@ use std::borrow::Cow;
 pub use csv::{CsvRow, CsvRows};
 #[cfg(test)]
 pub(crate) use xml::LIVE_ELEMENTS;
-pub use xml::{Element, Name, XmlRecord, XmlRecords};
+pub use xml::{Element, Name, Part, XmlRecord, XmlRecords};
 
 use crate::mapping::path::FieldPath;
 
@@ -47,6 +47,11 @@ pub trait Record {
     fn line(&self) -> u64;
     /// The value at `path`, relative to the record.
     fn value(&self, path: &FieldPath) -> Raw<'_>;
+    /// The elements at `path` (an element path) under the record, each read with paths
+    /// relative to it: the lines of a delivery confirmation. A CSV row has none.
+    fn parts(&self, _path: &FieldPath) -> Vec<Part<'_>> {
+        Vec::new()
+    }
 }
 
 /// A value as shown in a problem: cut to a readable length.

@@ -90,6 +90,19 @@ impl Element {
         }
     }
 
+    /// Every element at `path` (an element path: steps, no attribute) under this one, in
+    /// document order: at each step all matching children, as XPath selects.
+    pub fn select_all(&self, path: &FieldPath) -> Vec<&Element> {
+        let mut here = vec![self];
+        for step in &path.steps {
+            here = here
+                .into_iter()
+                .flat_map(|e| e.children.iter().filter(|c| c.matches(step)))
+                .collect();
+        }
+        here
+    }
+
     fn finish_text(&mut self) {
         let trimmed = self.text.trim_matches(is_xml_space);
         if trimmed.len() != self.text.len() {
@@ -125,11 +138,47 @@ impl Record for XmlRecord {
         self.line
     }
     fn value(&self, path: &FieldPath) -> Raw<'_> {
-        // Attribute values are trimmed like text: partners pad both alike.
-        match self.element.select(path) {
-            Some(v) => Raw::Text(v.trim_matches(is_xml_space)),
-            None => Raw::Absent,
-        }
+        element_value(&self.element, path)
+    }
+    fn parts(&self, path: &FieldPath) -> Vec<Part<'_>> {
+        self.element
+            .select_all(path)
+            .into_iter()
+            .map(|element| Part {
+                element,
+                index: self.index,
+                line: self.line,
+            })
+            .collect()
+    }
+}
+
+fn element_value<'a>(element: &'a Element, path: &FieldPath) -> Raw<'a> {
+    // Attribute values are trimmed like text: partners pad both alike.
+    match element.select(path) {
+        Some(v) => Raw::Text(v.trim_matches(is_xml_space)),
+        None => Raw::Absent,
+    }
+}
+
+/// An element inside a record (a line of a delivery confirmation), read with paths relative to
+/// it; it reports under its record's index and line.
+#[derive(Debug)]
+pub struct Part<'a> {
+    element: &'a Element,
+    index: u64,
+    line: u64,
+}
+
+impl Record for Part<'_> {
+    fn index(&self) -> u64 {
+        self.index
+    }
+    fn line(&self) -> u64 {
+        self.line
+    }
+    fn value(&self, path: &FieldPath) -> Raw<'_> {
+        element_value(self.element, path)
     }
 }
 

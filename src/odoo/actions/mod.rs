@@ -1,4 +1,5 @@
-//! The actions that apply operations in Odoo: `upsert` and `set_stock`, in batches shared by
+//! The actions that apply operations in Odoo: `upsert`, `set_stock` and `confirm_delivery`
+//! (see [its module](delivery) for its calls), in batches shared by
 //! the files of a pass, idempotent, with lookups resolved once per run.
 //!
 //! One batch (`batch_size` operations, taken in file order across the files of the pass) costs:
@@ -34,6 +35,7 @@
 
 mod batch;
 mod compare;
+mod delivery;
 mod lookup;
 mod stock;
 mod upsert;
@@ -44,13 +46,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use serde_json::{Map, Value};
 
 use crate::config::OnRecordError;
-use crate::mapping::config::{Action, Mapping, Snapshot, UpsertMapping};
+use crate::mapping::config::{Action, ConfirmDeliveryMapping, Mapping, Snapshot, UpsertMapping};
 use crate::odoo::client::OdooClient;
 use crate::odoo::error::OdooError;
 use crate::operation::Operation;
 
 use batch::{At, Counts, Guard, Outcome, merge, next_batch, tally};
 use compare::FieldInfo;
+use delivery::DeliveryFields;
 use lookup::Found;
 use stock::StockSeen;
 
@@ -119,6 +122,8 @@ pub struct Applier<'a> {
     /// set_stock: locations whose descendants are known, and each known location's parent.
     expanded: RefCell<BTreeSet<i64>>,
     parents: RefCell<HashMap<i64, i64>>,
+    /// confirm_delivery: the move and picking fields of this Odoo.
+    delivery: DeliveryFields,
     /// Batches sent at once (`[odoo] max_concurrency`), where that keeps the outcome the same.
     lanes: usize,
 }
@@ -136,6 +141,7 @@ impl<'a> Applier<'a> {
             fields: RefCell::default(),
             expanded: RefCell::default(),
             parents: RefCell::default(),
+            delivery: DeliveryFields::default(),
             lanes: 1,
         }
     }
@@ -328,7 +334,7 @@ impl<'a> Applier<'a> {
                         .iter()
                         .any(|f| f.lookup.as_ref().is_some_and(|l| l.model == *model))
             }
-            Work::Stock { .. } => false,
+            Work::Stock { .. } | Work::Delivery(_) => false,
         }
     }
 
@@ -349,6 +355,7 @@ impl<'a> Applier<'a> {
         match work {
             Work::Upsert { model, upsert } => self.upsert(model, upsert, files, batch, g).await,
             Work::Stock { .. } => self.set_stock(files, batch, g).await,
+            Work::Delivery(confirm) => self.confirm_delivery(confirm, files, batch, g).await,
         }
     }
 }
@@ -377,6 +384,7 @@ impl<'m> ApplyRun<'m> {
             Action::SetStock(stock) => Work::Stock {
                 snapshot: stock.snapshot,
             },
+            Action::ConfirmDelivery(confirm) => Work::Delivery(confirm),
         };
         ApplyRun {
             work,
@@ -400,6 +408,7 @@ enum Work<'m> {
     Stock {
         snapshot: Snapshot,
     },
+    Delivery(&'m ConfirmDeliveryMapping),
 }
 
 /// A record's values, as sent to Odoo or read from it.
