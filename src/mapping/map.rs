@@ -350,7 +350,9 @@ impl Mapper<'_> {
             if let Some(lot) = lot {
                 line.insert("lot_id".into(), lot);
             }
-            products.push(product);
+            if !products.contains(&product) {
+                products.push(product);
+            }
             lines.push(Value::Object(line));
         }
         let (Ok(Some(picking)), Ok(tracking)) = (picking, tracking) else {
