@@ -154,6 +154,12 @@ impl OdooStandin {
         self.with_env(|env| env.add_delivery(partner, lines, None, None))
     }
 
+    /// Cancels a picking as `action_cancel` does (its open moves cancelled, their
+    /// reservation released).
+    pub fn cancel_delivery(&self, picking: i64) {
+        self.with_env(|env| env.action_cancel(&[picking]).map(|_| ()))
+    }
+
     /// Pins the server's time (`"YYYY-MM-DD HH:MM:SS"`, UTC) for the dates Odoo stamps on
     /// pickings (scheduled date of a new transfer, date of a validation); `None` lets it run.
     pub fn set_clock(&self, at: Option<&str>) {
