@@ -170,9 +170,10 @@ fn models_needed(config: &Config) -> BTreeMap<String, BTreeSet<String>> {
             }
         };
         if let Action::ConfirmDelivery(_) = &mapping.action {
-            needed.entry("stock.move".into()).or_default().extend(
-                ["picking_id", "product_id", "product_uom_qty", "state"].map(String::from),
-            );
+            needed
+                .entry("stock.move".into())
+                .or_default()
+                .extend(["picking_id", "product_id", "product_uom_qty", "state"].map(String::from));
         }
         let model_fields = needed.entry(mapping.model.clone()).or_default();
         if let Action::SetStock(_) = &mapping.action {

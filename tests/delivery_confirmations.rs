@@ -14,7 +14,11 @@ use support::stand::*;
 use support::standin::{OdooStandin, StandinOptions};
 
 /// One `<Shipment>`: picking name, tracking number, lines (sku, shipped, lot).
-type Shipment<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, f64, Option<&'a str>)]);
+type Shipment<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a [(&'a str, f64, Option<&'a str>)],
+);
 
 /// A confirmation file in the canonical format.
 fn confirmation(shipments: &[Shipment]) -> String {
@@ -71,7 +75,8 @@ impl Shipped {
         let data = stand.sshd.data_dir();
         let inbox = data.join("out/shipped");
         fs::create_dir_all(&inbox).unwrap();
-        let ready = fs::read_to_string(format!("{REPO}/examples/delivery-confirmation.toml")).unwrap();
+        let ready =
+            fs::read_to_string(format!("{REPO}/examples/delivery-confirmation.toml")).unwrap();
         let mut mapping = ready[ready.find("[flows.shipped.mapping]").unwrap()..].to_string();
         for (from, to) in replace {
             assert!(mapping.contains(from), "the ready mapping has {from}");
@@ -200,7 +205,10 @@ fn confirmations_close_pickings(version: u32) {
     assert_eq!(files_in(&s.inbox().join("archive")), vec!["SHIPPED_1.xml"]);
 
     let p = s.picking(full);
-    assert_eq!(p["state"], "done", "Odoo {version}: the SMS wizard was skipped");
+    assert_eq!(
+        p["state"], "done",
+        "Odoo {version}: the SMS wizard was skipped"
+    );
     assert_eq!(p["carrier_tracking_ref"], "1Z999AA10123456784");
     assert_eq!(
         s.moves(full),
@@ -260,11 +268,23 @@ fn confirmations_close_pickings(version: u32) {
         &[
             (&over_name, None, &[("FURN_7777", 6.0, None)]),
             (&only_chair_name, None, &[("FURN_8888", 1.0, None)]),
-            (&only_chair_name.replace("OUT", "IN"), None, &[("FURN_7777", 1.0, None)]),
+            (
+                &only_chair_name.replace("OUT", "IN"),
+                None,
+                &[("FURN_7777", 1.0, None)],
+            ),
             (&cancelled_name, None, &[("FURN_7777", 1.0, None)]),
-            (&full_name, None, &[("FURN_7777", 4.0, None), ("FURN_8888", 3.0, None)]),
+            (
+                &full_name,
+                None,
+                &[("FURN_7777", 4.0, None), ("FURN_8888", 3.0, None)],
+            ),
             (&good_name, None, &[("FURN_8888", 2.0, None)]),
-            (&good_name.replace("OUT", "OUT/X"), None, &[("NO-SUCH-SKU", 1.0, None)]),
+            (
+                &good_name.replace("OUT", "OUT/X"),
+                None,
+                &[("NO-SUCH-SKU", 1.0, None)],
+            ),
         ],
     );
     assert_eq!(code(&out), 1, "Odoo {version}: the file goes to error/");
@@ -273,22 +293,36 @@ fn confirmations_close_pickings(version: u32) {
         format!("product 'FURN_7777': 6 shipped, but picking {over_name} asks for 4"),
         "allow_over_delivery = true".to_string(),
         format!("product 'FURN_8888' is not in picking {only_chair_name}"),
-        format!("no picking with name '{}' in Odoo", only_chair_name.replace("OUT", "IN")),
+        format!(
+            "no picking with name '{}' in Odoo",
+            only_chair_name.replace("OUT", "IN")
+        ),
         format!("picking {cancelled_name} is cancelled in Odoo"),
         format!("picking {full_name} was already validated with other quantities"),
         "5 shipped, this file says 4".to_string(),
         "product.product with default_code 'NO-SUCH-SKU' not found".to_string(),
     ] {
-        assert!(report.contains(&expected), "Odoo {version}: report lacks {expected:?}:\n{report}");
+        assert!(
+            report.contains(&expected),
+            "Odoo {version}: report lacks {expected:?}:\n{report}"
+        );
     }
     // The good record was applied; the refused pickings are as they were.
     assert_eq!(s.picking(good)["state"], "done");
     assert_eq!(s.picking(over)["state"], "assigned");
-    assert_eq!(s.moves(over), vec![(s.chair, 4.0, 4.0, false, "assigned".into())]);
+    assert_eq!(
+        s.moves(over),
+        vec![(s.chair, 4.0, 4.0, false, "assigned".into())]
+    );
     assert_eq!(s.picking(only_chair)["state"], "assigned");
     assert_eq!(s.picking(cancelled)["state"], "cancel");
     assert_eq!(s.moves(full)[0].2, 5.0, "the done picking is untouched");
-    assert_eq!(s.validations(), 1, "only the good picking: {:?}", s.odoo.calls());
+    assert_eq!(
+        s.validations(),
+        1,
+        "only the good picking: {:?}",
+        s.odoo.calls()
+    );
 }
 
 #[test]
@@ -329,18 +363,27 @@ fn without_backorder_the_rest_is_dropped_and_over_delivery_can_be_allowed() {
         );
         assert_eq!(code(&out), 0, "Odoo {version}: {}", stderr(&out));
         assert_eq!(s.picking(partial)["state"], "done");
-        assert!(s.backorders(partial).is_empty(), "Odoo {version}: no backorder");
+        assert!(
+            s.backorders(partial).is_empty(),
+            "Odoo {version}: no backorder"
+        );
         let moves = s.moves(partial);
         // The short move is done with 2 while its demand stays 5 (18/151); the lamp shipped
         // nothing and is dropped.
         assert_eq!(moves[0], (s.chair, 5.0, 2.0, true, "done".into()));
         assert_eq!(moves[1].4, "cancel", "Odoo {version}: {moves:?}");
         assert_eq!(s.picking(over)["state"], "done");
-        assert_eq!(s.moves(over), vec![(s.chair, 5.0, 7.0, true, "done".into())]);
+        assert_eq!(
+            s.moves(over),
+            vec![(s.chair, 5.0, 7.0, true, "done".into())]
+        );
 
         // A replay of the over-delivery is recognised as such.
         s.odoo.reset_calls();
-        let again = s.ship("SHIPPED_2.xml", &[(&over_name, None, &[("FURN_7777", 7.0, None)])]);
+        let again = s.ship(
+            "SHIPPED_2.xml",
+            &[(&over_name, None, &[("FURN_7777", 7.0, None)])],
+        );
         assert_eq!(code(&again), 0, "{}", stderr(&again));
         assert_eq!(s.validations(), 0);
     }
@@ -369,7 +412,10 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
         ],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(s.report("SHIPPED_1.xml").contains("lot 'LOT-NONE' of product 'FURN_8888' not found"));
+    assert!(
+        s.report("SHIPPED_1.xml")
+            .contains("lot 'LOT-NONE' of product 'FURN_8888' not found")
+    );
     assert_eq!(s.picking(picking)["state"], "done");
     assert_eq!(s.picking(other)["state"], "assigned");
     let lamp_move = s
@@ -381,7 +427,10 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
         .remove(0);
     let mut lines: Vec<(i64, f64)> = s
         .odoo
-        .search_records("stock.move.line", json!([["move_id", "=", lamp_move["id"]]]))
+        .search_records(
+            "stock.move.line",
+            json!([["move_id", "=", lamp_move["id"]]]),
+        )
         .iter()
         .map(|l| (many2one(&l["lot_id"]), l["quantity"].as_f64().unwrap()))
         .collect();
@@ -396,7 +445,10 @@ fn a_tracking_number_without_stock_delivery_stops_the_flow_and_the_file_waits() 
     let (plain, plain_name) = s.delivery(&[(s.chair, 1.0)]);
     let (tracked, tracked_name) = s.delivery(&[(s.chair, 1.0)]);
     // No tracking number: stock_delivery is not needed.
-    let out = s.ship("SHIPPED_1.xml", &[(&plain_name, None, &[("FURN_7777", 1.0, None)])]);
+    let out = s.ship(
+        "SHIPPED_1.xml",
+        &[(&plain_name, None, &[("FURN_7777", 1.0, None)])],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s.picking(plain)["state"], "done");
 
@@ -422,10 +474,16 @@ fn a_tracking_number_without_stock_delivery_stops_the_flow_and_the_file_waits() 
 fn a_dry_run_touches_nothing_and_prints_the_operations() {
     let s = Shipped::start(19, true, true, &[]);
     let (picking, name) = s.delivery(&[(s.chair, 5.0)]);
-    let out = s.ship("SHIPPED_1.xml", &[(&name, Some("T1"), &[("FURN_7777", 5.0, None)])]);
+    let out = s.ship(
+        "SHIPPED_1.xml",
+        &[(&name, Some("T1"), &[("FURN_7777", 5.0, None)])],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let printed = stdout(&out);
-    assert!(printed.contains("\"confirm_delivery\"") && printed.contains(&name), "{printed}");
+    assert!(
+        printed.contains("\"confirm_delivery\"") && printed.contains(&name),
+        "{printed}"
+    );
     assert_eq!(s.picking(picking)["state"], "assigned");
     assert_eq!(s.validations(), 0);
     assert_eq!(s.odoo.call_count("stock.picking", "write"), 0);
@@ -436,7 +494,11 @@ fn a_dry_run_touches_nothing_and_prints_the_operations() {
 fn the_ready_mapping_and_the_ubl_despatch_advice_mapping_validate_their_samples() {
     let bin = env!("CARGO_BIN_EXE_edi-bridge");
     let out = std::process::Command::new(bin)
-        .args(["--config", "examples/delivery-confirmation.toml", "validate"])
+        .args([
+            "--config",
+            "examples/delivery-confirmation.toml",
+            "validate",
+        ])
         .args(["samples/SHIPPED_20261129_1630.xml", "--flow", "shipped"])
         .current_dir(REPO)
         .output()
@@ -446,7 +508,10 @@ fn the_ready_mapping_and_the_ubl_despatch_advice_mapping_validate_their_samples(
     assert_eq!(ops.len(), 2);
     assert_eq!(ops[0]["action"], "confirm_delivery");
     assert_eq!(ops[0]["key"], json!({"name": "WH/OUT/00001"}));
-    assert_eq!(ops[0]["values"]["carrier_tracking_ref"], "1Z999AA10123456784");
+    assert_eq!(
+        ops[0]["values"]["carrier_tracking_ref"],
+        "1Z999AA10123456784"
+    );
     assert_eq!(
         ops[1]["values"]["lines"],
         json!([
@@ -482,12 +547,20 @@ fn the_ready_mapping_and_the_ubl_despatch_advice_mapping_validate_their_samples(
     )
     .unwrap();
     let out = std::process::Command::new(bin)
-        .args(["--config", "examples/delivery-confirmation.toml", "validate"])
+        .args([
+            "--config",
+            "examples/delivery-confirmation.toml",
+            "validate",
+        ])
         .arg(&bad)
         .args(["--flow", "shipped"])
         .current_dir(REPO)
         .output()
         .unwrap();
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("Shipped") || stdout(&out).contains("Shipped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Shipped") || stdout(&out).contains("Shipped"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -336,7 +336,10 @@ pub(super) fn parse_mapping(mut m: Node, format: &Format) -> Result<Mapping, Con
                 }
             }
             let confirm = parse_confirm_delivery(&mut m, namespaces)?;
-            ("stock.picking".to_string(), Action::ConfirmDelivery(confirm))
+            (
+                "stock.picking".to_string(),
+                Action::ConfirmDelivery(confirm),
+            )
         }
     };
     m.finish()?;
@@ -656,7 +659,11 @@ fn path_by(
 }
 
 /// A plain path or `{ path, optional }` setting.
-fn path_optional(item: Item, source: Source, what: &str) -> Result<(ValueSource, bool), ConfigError> {
+fn path_optional(
+    item: Item,
+    source: Source,
+    what: &str,
+) -> Result<(ValueSource, bool), ConfigError> {
     if item.value.is_str() {
         return Ok((path_source(source, item)?.0, false));
     }

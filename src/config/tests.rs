@@ -27,7 +27,12 @@ fn env(name: &str) -> Result<String, VarError> {
 fn folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("xsd")).unwrap();
-    for name in ["products.xsd", "stock.xsd", "picking.xsd"] {
+    for name in [
+        "products.xsd",
+        "stock.xsd",
+        "picking.xsd",
+        "delivery-confirmation.xsd",
+    ] {
         std::fs::write(dir.path().join("xsd").join(name), "<xs:schema/>").unwrap();
     }
     dir
@@ -161,14 +166,14 @@ fn import(config: &Config, flow: &str) -> ImportFlow {
 fn upsert_of(flow: &ImportFlow) -> &UpsertMapping {
     match &flow.mapping.action {
         Action::Upsert(upsert) => upsert,
-        Action::SetStock(_) => panic!("not an upsert"),
+        _ => panic!("not an upsert"),
     }
 }
 
 fn set_stock_of(flow: &ImportFlow) -> &SetStockMapping {
     match &flow.mapping.action {
         Action::SetStock(set_stock) => set_stock,
-        Action::Upsert(_) => panic!("not a set_stock"),
+        _ => panic!("not a set_stock"),
     }
 }
 
@@ -1239,14 +1244,9 @@ fn upsert_mapping_rules() {
         "usable prefix",
     );
     refused(
-        &upsert("", "", "").replace("action = \"upsert\"", "action = \"confirm_delivery\""),
-        "flows.p.mapping.action",
-        "not supported yet",
-    );
-    refused(
         &upsert("", "", "").replace("action = \"upsert\"", "action = \"delete\""),
         "flows.p.mapping.action",
-        "\"upsert\" or \"set_stock\"",
+        "\"confirm_delivery\"",
     );
     refused(
         &upsert("", "", "").replace("model = \"product.product\"\n", ""),
@@ -1668,5 +1668,146 @@ fn set_stock_paths_may_be_the_paths_tried_in_order() {
         &set_stock(&STOCK.replace("\"OnHand\"", "{ path = [\"OnHand\", \"../Qty\"] }")),
         "flows.s.mapping.quantity.path[1]",
         "`..`",
+    );
+}
+
+/// A confirm_delivery flow `d` on the local partner with the contract's mapping, `extra` keys
+/// appended to it.
+fn confirm_delivery(extra: &str) -> String {
+    format!(
+        r#"{ODOO}{DEMO}
+[flows.d]
+partner = "demo"
+direction = "import"
+inbox = "/out/shipped"
+schema = "xsd/delivery-confirmation.xsd"
+[flows.d.mapping]
+record = "/dc:Confirmations/dc:Shipment"
+namespaces = {{ dc = "urn:edi-bridge:delivery-confirmation:1" }}
+action = "confirm_delivery"
+picking = {{ path = "dc:Order", by = "name" }}
+lines = "dc:Line"
+product = {{ path = "dc:Sku", by = "default_code" }}
+quantity = "dc:Shipped"
+{extra}
+"#
+    )
+}
+
+fn confirm_of(flow: &ImportFlow) -> &ConfirmDeliveryMapping {
+    match &flow.mapping.action {
+        Action::ConfirmDelivery(c) => c,
+        _ => panic!("not a confirm_delivery"),
+    }
+}
+
+#[test]
+fn confirm_delivery_mapping_as_in_the_contract() {
+    let flow = import(
+        &parse(&confirm_delivery(
+            "lot = { path = \"dc:Lot\", optional = true }\n\
+             tracking = { path = \"dc:Tracking\", optional = true }\n\
+             backorder = \"none\"\nallow_over_delivery = true",
+        )),
+        "d",
+    );
+    assert_eq!(flow.mapping.model, "stock.picking");
+    let c = confirm_of(&flow);
+    assert_eq!(c.picking.field, "name");
+    assert_eq!(c.lines.text, "dc:Line");
+    assert_eq!(
+        c.product.lookup,
+        Some(Lookup {
+            model: "product.product".into(),
+            field: "default_code".into()
+        })
+    );
+    assert_eq!(c.quantity.ty, ValueType::Float);
+    assert!(c.lot.as_ref().is_some_and(|l| l.optional));
+    assert_eq!(
+        c.tracking.as_ref().map(|t| t.field.as_str()),
+        Some("carrier_tracking_ref")
+    );
+    assert_eq!(c.backorder, Backorder::None);
+    assert!(c.allow_over_delivery);
+
+    // Defaults: backorders are created, over-delivery is refused, no lot, no tracking.
+    let plain = import(&parse(&confirm_delivery("")), "d");
+    let c = confirm_of(&plain);
+    assert_eq!(c.backorder, Backorder::Create);
+    assert!(!c.allow_over_delivery);
+    assert!(c.lot.is_none() && c.tracking.is_none());
+
+    let by_origin = import(
+        &parse(
+            &confirm_delivery("")
+                .replace("by = \"name\"", "by = \"origin\"")
+                .replace("by = \"default_code\"", "by = \"barcode\""),
+        ),
+        "d",
+    );
+    assert_eq!(confirm_of(&by_origin).picking.field, "origin");
+    assert_eq!(
+        confirm_of(&by_origin)
+            .product
+            .lookup
+            .as_ref()
+            .unwrap()
+            .field,
+        "barcode"
+    );
+}
+
+#[test]
+fn confirm_delivery_mapping_rules() {
+    refused(
+        &confirm_delivery("").replace("by = \"name\"", "by = \"ref\""),
+        "flows.d.mapping.picking.by",
+        "\"origin\"",
+    );
+    refused(
+        &confirm_delivery("").replace("lines = \"dc:Line\"\n", ""),
+        "flows.d.mapping.lines",
+        "missing",
+    );
+    refused(
+        &confirm_delivery("").replace("lines = \"dc:Line\"", "lines = \"dc:Line/@n\""),
+        "flows.d.mapping.lines",
+        "not an element path",
+    );
+    refused(
+        &confirm_delivery("").replace("picking = { path = \"dc:Order\", by = \"name\" }\n", ""),
+        "flows.d.mapping.picking",
+        "missing",
+    );
+    refused(
+        &confirm_delivery("backorder = \"later\""),
+        "flows.d.mapping.backorder",
+        "\"create\"",
+    );
+    refused(
+        &confirm_delivery("model = \"stock.move\""),
+        "flows.d.mapping.model",
+        "stock.picking",
+    );
+    refused(
+        &confirm_delivery("key = [\"name\"]"),
+        "flows.d.mapping.key",
+        "not a confirm_delivery setting",
+    );
+    refused(
+        &confirm_delivery("allow_over_delivery = \"yes\""),
+        "flows.d.mapping.allow_over_delivery",
+        "expected true or false",
+    );
+    refused(
+        &csv_flow("", "", "").replace("action = \"upsert\"", "action = \"confirm_delivery\""),
+        "flows.c.mapping.action",
+        "XML",
+    );
+    refused(
+        &upsert("", "lines = \"dc:Line\"", ""),
+        "flows.p.mapping.lines",
+        "set_stock setting",
     );
 }

@@ -327,10 +327,13 @@ impl Mapper<'_> {
                     line: record.line(),
                     field: Some("quantity".into()),
                     value: Some(q.to_string()),
-                    message: format!(
-                        "a shipped quantity cannot be negative {}",
-                        self.place.source(confirm.quantity.source.paths().first()?)
-                    ),
+                    message: match confirm.quantity.source.paths().first() {
+                        Some(path) => format!(
+                            "a shipped quantity cannot be negative {}",
+                            self.place.source(path)
+                        ),
+                        None => "a shipped quantity cannot be negative".to_string(),
+                    },
                 });
             }
             for p in &mut problems[before..] {
@@ -1134,6 +1137,101 @@ mod tests {
             Some("inventory_quantity")
         );
         assert_eq!(outcome.problems[0].value.as_deref(), Some("many"));
+    }
+
+    fn confirm_mapping() -> Mapping {
+        let ns = BTreeMap::from([("d".to_owned(), "urn:d".to_owned())]);
+        let path = |p: &str| ValueSource::Path(parse_field_path(p, &ns).unwrap());
+        let f = |field: &str, p: &str, ty, optional| FieldMapping {
+            field: field.to_owned(),
+            source: path(p),
+            ty,
+            optional,
+            lookup: None,
+        };
+        Mapping {
+            record: Some(parse_record_path("/d:C/d:S", &ns).unwrap()),
+            namespaces: ns.clone(),
+            model: "stock.picking".into(),
+            action: Action::ConfirmDelivery(crate::mapping::config::ConfirmDeliveryMapping {
+                picking: f("name", "d:Order", ValueType::String, false),
+                lines: parse_field_path("d:Line", &ns).unwrap(),
+                product: looked_up(
+                    f("product_id", "d:Sku", ValueType::String, false),
+                    "product.product",
+                    "default_code",
+                ),
+                quantity: f("quantity", "d:Shipped", ValueType::Float, false),
+                lot: Some(f("lot_id", "d:Lot", ValueType::String, true)),
+                tracking: Some(f(
+                    "carrier_tracking_ref",
+                    "d:Tracking",
+                    ValueType::String,
+                    true,
+                )),
+                backorder: crate::mapping::config::Backorder::Create,
+                allow_over_delivery: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_maps_its_lines_and_names_the_bad_line() {
+        let doc = r#"<C xmlns="urn:d">
+  <S><Order>WH/OUT/1</Order><Tracking>T1</Tracking>
+    <Line><Sku>A</Sku><Shipped>2</Shipped><Lot>L1</Lot></Line>
+    <Line><Sku>A</Sku><Shipped>1.5</Shipped></Line>
+    <Line><Sku>B</Sku><Shipped>0</Shipped></Line>
+  </S>
+  <S><Order>WH/OUT/2</Order>
+    <Line><Sku>A</Sku><Shipped>1</Shipped></Line>
+    <Line><Shipped>-1</Shipped></Line>
+  </S>
+  <S><Order>WH/OUT/3</Order></S>
+</C>"#;
+        let (outcome, ops) = run(&xml(), &confirm_mapping(), doc.as_bytes());
+        assert_eq!(outcome.records, 3);
+        assert_eq!(ops.len(), 1);
+        assert_eq!(
+            serde_json::to_value(&ops[0]).unwrap(),
+            json!({
+                "action": "confirm_delivery",
+                "model": "stock.picking",
+                "key": {"name": "WH/OUT/1"},
+                "values": {
+                    "carrier_tracking_ref": "T1",
+                    "lines": [
+                        {"product_id": "A", "quantity": 2.0, "lot_id": "L1"},
+                        {"product_id": "A", "quantity": 1.5},
+                        {"product_id": "B", "quantity": 0.0}
+                    ]
+                },
+                "lookups": {"product_id": {
+                    "model": "product.product", "field": "default_code", "value": ["A", "B"]
+                }},
+                "record": 1,
+                "line": 2
+            })
+        );
+        let messages: Vec<(u64, &str)> = outcome
+            .problems
+            .iter()
+            .map(|p| (p.record, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (2, "line 2 (d:Line): missing value at path d:Sku"),
+                (
+                    2,
+                    "line 2 (d:Line): a shipped quantity cannot be negative at path d:Shipped"
+                ),
+                (
+                    3,
+                    "no line at path d:Line: a confirmation ships at least one product"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -259,16 +259,21 @@ impl<'a> Applier<'a> {
 
         // One write per picking: its moves, lots and tracking number together.
         let mut written = Vec::new();
-        for plan in g.keep(plans.into_iter().map(|p| (p.tag.clone(), p)).collect(), &mut out) {
+        for plan in g.keep(
+            plans.into_iter().map(|p| (p.tag.clone(), p)).collect(),
+            &mut out,
+        ) {
             let (tag, plan) = plan;
             match client
                 .write("stock.picking", &[plan.picking.id], plan.vals.clone(), None)
                 .await
             {
                 Ok(()) => written.push((tag, plan.picking)),
-                Err(e) if e.consequence() == Consequence::Reject => {
-                    g.fail(tag, refusal_on(&plan.picking, "writing the shipped quantities", &e), &mut out)
-                }
+                Err(e) if e.consequence() == Consequence::Reject => g.fail(
+                    tag,
+                    refusal_on(&plan.picking, "writing the shipped quantities", &e),
+                    &mut out,
+                ),
                 Err(e) => return Err(e),
             }
         }
@@ -283,35 +288,46 @@ impl<'a> Applier<'a> {
         // One validation for all; a refused call is split until the refused picking is alone.
         let mut validated = Outcome::default();
         let backorder = confirm.backorder;
-        send_split(written, g, &mut validated, async |chunk: &[(Tag, PickingRead)]| {
-            let ids: Vec<i64> = chunk.iter().map(|(_, p)| p.id).collect();
-            let mut ctx = Args::new();
-            ctx.insert("skip_sms".into(), json!(true));
-            ctx.insert("skip_backorder".into(), json!(true));
-            if backorder == Backorder::None {
-                ctx.insert("picking_ids_not_to_backorder".into(), json!(ids));
-            }
-            let answer = client
-                .call("stock.picking", "button_validate", Some(ids), Args::new(), Some(ctx))
-                .await?;
-            Ok(match answer {
-                Value::Bool(true) => Sent::Applied,
-                other => Sent::Whole(Refusal {
-                    message: format!(
-                        "Odoo did not validate the picking: it asked for a confirmation \
+        send_split(
+            written,
+            g,
+            &mut validated,
+            async |chunk: &[(Tag, PickingRead)]| {
+                let ids: Vec<i64> = chunk.iter().map(|(_, p)| p.id).collect();
+                let mut ctx = Args::new();
+                ctx.insert("skip_sms".into(), json!(true));
+                ctx.insert("skip_backorder".into(), json!(true));
+                if backorder == Backorder::None {
+                    ctx.insert("picking_ids_not_to_backorder".into(), json!(ids));
+                }
+                let answer = client
+                    .call(
+                        "stock.picking",
+                        "button_validate",
+                        Some(ids),
+                        Args::new(),
+                        Some(ctx),
+                    )
+                    .await?;
+                Ok(match answer {
+                    Value::Bool(true) => Sent::Applied,
+                    other => Sent::Whole(Refusal {
+                        message: format!(
+                            "Odoo did not validate the picking: it asked for a confirmation \
                          instead ({})",
-                        other
-                            .get("res_model")
-                            .or_else(|| other.get("name"))
-                            .map(text)
-                            .unwrap_or_else(|| other.to_string())
-                    ),
-                    exception: None,
-                    field: None,
-                    value: None,
-                }),
-            })
-        })
+                            other
+                                .get("res_model")
+                                .or_else(|| other.get("name"))
+                                .map(text)
+                                .unwrap_or_else(|| other.to_string())
+                        ),
+                        exception: None,
+                        field: None,
+                        value: None,
+                    }),
+                })
+            },
+        )
         .await?;
         out.failed.append(&mut validated.failed);
         out.skipped.append(&mut validated.skipped);
@@ -370,7 +386,10 @@ impl<'a> Applier<'a> {
             );
         }
         for tag in tags {
-            let id = picking_of.get(&(tag.file, tag.record)).copied().unwrap_or(0);
+            let id = picking_of
+                .get(&(tag.file, tag.record))
+                .copied()
+                .unwrap_or(0);
             match state_of.get(&id) {
                 Some((_, state)) if state == "done" => out.applied.push(tag),
                 other => {
@@ -564,7 +583,10 @@ impl<'a> Applier<'a> {
             let demand: f64 = of_product.iter().map(|m| m.demand).sum();
             let total = total(product);
             let name = &named[product];
-            if total > demand && !same_float(total, demand, EPSILON_DIGITS) && !confirm.allow_over_delivery {
+            if total > demand
+                && !same_float(total, demand, EPSILON_DIGITS)
+                && !confirm.allow_over_delivery
+            {
                 return Err(Refusal {
                     message: format!(
                         "product '{name}': {} shipped, but picking {} asks for {} (a quantity \
@@ -793,10 +815,7 @@ fn move_read(m: &Map<String, Value>, done_field: DoneField) -> Option<MoveRead> 
         product: m.get("product_id").and_then(many2one_id)?,
         product_name: m.get("product_id").map(display).unwrap_or_default(),
         demand: m.get("product_uom_qty").and_then(number).unwrap_or(0.0),
-        done: m
-            .get(done_field.quantity())
-            .and_then(number)
-            .unwrap_or(0.0),
+        done: m.get(done_field.quantity()).and_then(number).unwrap_or(0.0),
         picked: m.get("picked").is_some_and(|v| v == &Value::Bool(true)),
         state: m.get("state").map(text).unwrap_or_default(),
         lines: m
@@ -804,7 +823,10 @@ fn move_read(m: &Map<String, Value>, done_field: DoneField) -> Option<MoveRead> 
             .and_then(Value::as_array)
             .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default(),
-        location: m.get("location_id").map(|v| json!(many2one_id(v))).unwrap_or(Value::Null),
+        location: m
+            .get("location_id")
+            .map(|v| json!(many2one_id(v)))
+            .unwrap_or(Value::Null),
         location_dest: m
             .get("location_dest_id")
             .map(|v| json!(many2one_id(v)))
@@ -930,7 +952,11 @@ mod tests {
     fn a_move_with_lots_replaces_its_move_lines() {
         let mut m = mv(1, 5.0);
         m.lines = vec![40];
-        let vals = move_vals(DoneField::QuantityPicked, &m, &[(3.0, Some(9)), (2.0, Some(10))]);
+        let vals = move_vals(
+            DoneField::QuantityPicked,
+            &m,
+            &[(3.0, Some(9)), (2.0, Some(10))],
+        );
         assert_eq!(vals["quantity"], json!(5.0));
         assert_eq!(vals["picked"], json!(true));
         let lines = vals["move_line_ids"].as_array().unwrap();
