@@ -396,6 +396,7 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
     let lot_b = s.odoo.add_lot("LOT-B", s.lamp);
     let (picking, name) = s.delivery(&[(s.lamp, 3.0), (s.chair, 1.0)]);
     let (other, other_name) = s.delivery(&[(s.lamp, 1.0)]);
+    let (third, third_name) = s.delivery(&[(s.lamp, 1.0)]);
     let out = s.ship(
         "SHIPPED_1.xml",
         &[
@@ -409,13 +410,20 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
                 ],
             ),
             (&other_name, None, &[("FURN_8888", 1.0, Some("LOT-NONE"))]),
+            (&third_name, None, &[("FURN_8888", 1.0, None)]),
         ],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = s.report("SHIPPED_1.xml");
     assert!(
-        s.report("SHIPPED_1.xml")
-            .contains("lot 'LOT-NONE' of product 'FURN_8888' not found")
+        report.contains("lot 'LOT-NONE' of product 'FURN_8888' not found"),
+        "{report}"
     );
+    assert!(
+        report.contains("product 'FURN_8888' is tracked by lot or serial number"),
+        "{report}"
+    );
+    assert_eq!(s.picking(third)["state"], "assigned");
     assert_eq!(s.picking(picking)["state"], "done");
     assert_eq!(s.picking(other)["state"], "assigned");
     let lamp_move = s

@@ -116,6 +116,9 @@ struct Plan {
     vals: Vals,
 }
 
+/// What a move ships: (quantity, lot id) parts.
+type Parts = Vec<(f64, Option<i64>)>;
+
 /// Moves whose quantities are this close count as equal (Odoo's unit rounding is far coarser).
 const EPSILON_DIGITS: Option<u32> = Some(6);
 
@@ -239,7 +242,9 @@ impl<'a> Applier<'a> {
             .iter()
             .flat_map(|c| c.lines.iter().map(|l| product_ref(c.op, &l.product)))
             .collect();
-        self.resolve(refs.iter(), false).await?;
+        // Products come with their tracking: a tracked product shipped without a lot is refused
+        // here, with its name, rather than by Odoo's validation.
+        self.resolve(refs.iter(), true).await?;
         let lots = self.delivery_lots(&records).await?;
 
         let mut plans = Vec::new();
@@ -600,8 +605,23 @@ impl<'a> Applier<'a> {
                     value: Some(qty(total)),
                 });
             }
+            let tracked = matches!(
+                self.tracking.borrow().get(product).map(String::as_str),
+                Some("lot" | "serial")
+            );
+            if tracked && lines.iter().any(|(q, lot)| *q > 0.0 && lot.is_none()) {
+                return Err(Refusal {
+                    message: format!(
+                        "product '{name}' is tracked by lot or serial number: each of its \
+                         lines needs a lot"
+                    ),
+                    exception: None,
+                    field: Some("lot_id".into()),
+                    value: None,
+                });
+            }
             // Lots: each named lot must exist for the product.
-            let mut chunks: Vec<(f64, Option<i64>)> = Vec::new();
+            let mut chunks: Parts = Vec::new();
             for (q, lot) in lines {
                 let lot = match lot {
                     None => None,
@@ -837,12 +857,8 @@ fn move_read(m: &Map<String, Value>, done_field: DoneField) -> Option<MoveRead> 
 /// Spreads a product's shipped quantities over its moves in order: each move up to its demand,
 /// whatever is above the demand on the last one. Every move of the product is listed (a move
 /// that gets nothing with no parts).
-fn allocate<'m>(
-    moves: &[&'m MoveRead],
-    chunks: Vec<(f64, Option<i64>)>,
-) -> Vec<(&'m MoveRead, Vec<(f64, Option<i64>)>)> {
-    let mut result: Vec<(&MoveRead, Vec<(f64, Option<i64>)>)> =
-        moves.iter().map(|m| (*m, Vec::new())).collect();
+fn allocate<'m>(moves: &[&'m MoveRead], chunks: Parts) -> Vec<(&'m MoveRead, Parts)> {
+    let mut result: Vec<(&MoveRead, Parts)> = moves.iter().map(|m| (*m, Vec::new())).collect();
     let Some(last) = result.len().checked_sub(1) else {
         return result;
     };
@@ -931,8 +947,7 @@ mod tests {
         let (a, b) = (mv(1, 5.0), mv(2, 3.0));
         let moves = [&a, &b];
         let spread = allocate(&moves, vec![(4.0, None), (2.0, Some(9))]);
-        let got: Vec<(i64, Vec<(f64, Option<i64>)>)> =
-            spread.iter().map(|(m, p)| (m.id, p.clone())).collect();
+        let got: Vec<(i64, Parts)> = spread.iter().map(|(m, p)| (m.id, p.clone())).collect();
         assert_eq!(
             got,
             vec![
