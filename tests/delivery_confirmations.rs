@@ -394,6 +394,11 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
     let s = Shipped::start(18, false, false, &[]);
     let lot_a = s.odoo.add_lot("LOT-A", s.lamp);
     let lot_b = s.odoo.add_lot("LOT-B", s.lamp);
+    let stock = s.odoo.stock_location();
+    s.odoo.add_record(
+        "stock.quant",
+        json!({"product_id": s.lamp, "location_id": stock, "lot_id": lot_a, "quantity": 10.0}),
+    );
     let (picking, name) = s.delivery(&[(s.lamp, 3.0), (s.chair, 1.0)]);
     let (other, other_name) = s.delivery(&[(s.lamp, 1.0)]);
     let (third, third_name) = s.delivery(&[(s.lamp, 1.0)]);
@@ -445,6 +450,12 @@ fn lots_are_shipped_as_move_lines_and_an_unknown_lot_fails_its_record() {
     lines.sort_by_key(|l| l.0);
     assert_eq!(lines, vec![(lot_a, 2.0), (lot_b, 1.0)]);
     assert_eq!(lamp_move["quantity"], json!(3.0));
+    // The lots left the stock location.
+    let lot_a_quant = s.odoo.search_records(
+        "stock.quant",
+        json!([["lot_id", "=", lot_a], ["location_id", "=", stock]]),
+    );
+    assert_eq!(lot_a_quant[0]["quantity"], json!(8.0));
 }
 
 #[test]

@@ -441,8 +441,21 @@ impl Env<'_> {
                 let product = as_id(&self.stored("stock.move", m, "product_id")).unwrap_or(0);
                 let src = as_id(&self.stored("stock.move", m, "location_id")).unwrap_or(0);
                 let dst = as_id(&self.stored("stock.move", m, "location_dest_id")).unwrap_or(0);
-                self.move_stock(product, src, -done)?;
-                self.move_stock(product, dst, done)?;
+                // Lots shipped are the move lines' (their quantities); the rest has none.
+                let mut by_lot: Vec<(Option<i64>, f64)> = Vec::new();
+                for line in self.where_eq("stock.move.line", "move_id", &json!(m)) {
+                    if let Some(lot) = as_id(&self.stored("stock.move.line", line, "lot_id")) {
+                        by_lot.push((Some(lot), self.num("stock.move.line", line, "quantity")));
+                    }
+                }
+                let with_lot: f64 = by_lot.iter().map(|(_, q)| q).sum();
+                if done - with_lot > 0.0 {
+                    by_lot.push((None, done - with_lot));
+                }
+                for (lot, qty) in by_lot {
+                    self.move_lot_stock(product, src, lot, -qty)?;
+                    self.move_lot_stock(product, dst, lot, qty)?;
+                }
                 self.set("stock.move", m, "state", json!("done"));
             } else {
                 self.set("stock.move", m, "state", json!("cancel"));

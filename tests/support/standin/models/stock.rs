@@ -325,21 +325,32 @@ impl Env<'_> {
         location: i64,
         delta: f64,
     ) -> Result<(), Fail> {
+        self.move_lot_stock(product, location, None, delta)
+    }
+
+    /// Moves stock of one lot (or none) in or out of an internal location.
+    pub(crate) fn move_lot_stock(
+        &mut self,
+        product: i64,
+        location: i64,
+        lot: Option<i64>,
+        delta: f64,
+    ) -> Result<(), Fail> {
         if !self.is_internal(location) || !self.is_storable(product) {
             return Ok(());
         }
-        match self.find_quant(product, location, None) {
+        match self.find_quant(product, location, lot) {
             Some(q) => {
                 let qty = self.num("stock.quant", q, "quantity") + delta;
                 self.set("stock.quant", q, "quantity", json!(qty));
             }
             None => {
-                self.plain_create(
-                    "stock.quant",
-                    json!({"product_id": product, "location_id": location, "quantity": delta})
-                        .as_object()
-                        .expect("object"),
-                )?;
+                let mut vals =
+                    json!({"product_id": product, "location_id": location, "quantity": delta});
+                if let Some(lot) = lot {
+                    vals["lot_id"] = json!(lot);
+                }
+                self.plain_create("stock.quant", vals.as_object().expect("object"))?;
             }
         }
         Ok(())
