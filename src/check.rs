@@ -262,8 +262,15 @@ async fn check_odoo(config: &Config, checks: &mut Vec<Check>) {
                     checks.push(Check::fail(
                         &subject,
                         format!(
-                            "no field {} on {model}: fix the mapping, or install the Odoo module that adds it",
-                            missing.join(", ")
+                            "no field {} on {model}: fix the mapping, or install the Odoo module that adds it{}",
+                            missing.join(", "),
+                            // A delivery confirmation's tracking number: the one field whose
+                            // module is known to be optional.
+                            if missing.contains(&"carrier_tracking_ref") {
+                                " (carrier_tracking_ref: the Delivery module, stock_delivery)"
+                            } else {
+                                ""
+                            }
                         ),
                     ));
                 }

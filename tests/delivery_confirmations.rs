@@ -487,6 +487,15 @@ fn a_tracking_number_without_stock_delivery_stops_the_flow_and_the_file_waits() 
     assert!(files_in(&s.inbox().join("error")).is_empty());
     assert_eq!(s.picking(tracked)["state"], "assigned");
     assert_eq!(s.odoo.call_count("stock.picking", "write"), 0);
+    // `check` names the missing field before any file arrives.
+    let check = s.stand.run(&["check"]);
+    assert_eq!(code(&check), 1);
+    let table = stdout(&check) + &stderr(&check);
+    assert!(
+        table.contains("no field carrier_tracking_ref on stock.picking")
+            && table.contains("stock_delivery"),
+        "{table}"
+    );
 }
 
 #[test]
