@@ -226,16 +226,17 @@ fn confirmations_close_pickings(version: u32) {
     let bo = backorders[0]["id"].as_i64().unwrap();
     assert_eq!(s.moves(bo).len(), 1);
     assert_eq!((s.moves(bo)[0].0, s.moves(bo)[0].1), (s.chair, 3.0));
-    // Batched: the two pickings cost one read of each kind, one write each and one
-    // validation for both.
+    // Batched: the two pickings cost one read of each kind and one validation for both.
     for ((model, method), expected) in [
         (("stock.picking", "search_read"), 2), // the pickings, then their backorders
         (("stock.move", "search_read"), 1),
         (("product.product", "search_read"), 1),
         (("stock.move", "fields_get"), 1),
         (("stock.picking", "fields_get"), 1), // carrier_tracking_ref, for the tracking number
-        (("stock.picking", "write"), 2),
-        (("stock.move", "write"), 0),
+        // Moves that ship the same quantity share a write (5, 3 and 2 here); the tracking
+        // number is written on its picking.
+        (("stock.move", "write"), 3),
+        (("stock.picking", "write"), 1),
         (("stock.picking", "button_validate"), 1),
         (("stock.picking", "read"), 1), // the states after validation
     ] {
@@ -591,4 +592,40 @@ fn the_ready_mapping_and_the_ubl_despatch_advice_mapping_validate_their_samples(
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_write_odoo_refuses_fails_only_the_picking_at_fault() {
+    let s = Shipped::start(18, false, false, &[]);
+    let cursed = s.odoo.add_product("FURN_6666", "Cursed Stool");
+    s.odoo.put_stock(cursed, s.odoo.stock_location(), 100.0);
+    s.odoo.fail_on_value(
+        "stock.move",
+        "product_id",
+        cursed,
+        "The stool may not leave the warehouse.",
+    );
+    let (good, good_name) = s.delivery(&[(s.chair, 2.0)]);
+    let (bad, bad_name) = s.delivery(&[(cursed, 2.0)]);
+    // Both moves ship 2: one shared write, refused as a whole, then one per picking.
+    let out = s.ship(
+        "SHIPPED_1.xml",
+        &[
+            (&good_name, None, &[("FURN_7777", 2.0, None)]),
+            (&bad_name, None, &[("FURN_6666", 2.0, None)]),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = s.report("SHIPPED_1.xml");
+    assert!(
+        report.contains(&format!(
+            "writing the shipped quantities on picking {bad_name}"
+        )) && report.contains("The stool may not leave the warehouse."),
+        "{report}"
+    );
+    assert!(!report.contains(&good_name), "{report}");
+    assert_eq!(s.picking(good)["state"], "done");
+    assert_eq!(s.picking(bad)["state"], "assigned");
+    assert_eq!(s.odoo.call_count("stock.move", "write"), 1);
+    assert_eq!(s.odoo.call_count("stock.picking", "write"), 2);
 }

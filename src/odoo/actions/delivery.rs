@@ -15,14 +15,16 @@
 //! `picked` on 17+, `quantity_done` on 16 — and, when a record carries a tracking number,
 //! whether `carrier_tracking_ref` exists), one `search_read` of the pickings, one of their
 //! moves, the product lookups not cached yet, one `search_read` of lots when lines name them,
-//! one `write` per picking (its moves through `move_ids` commands, lots through
-//! `move_line_ids`, the tracking number), one `button_validate` for all of them with context
+//! one `write` per set of moves that ship the same values (full deliveries share a handful of
+//! quantities; a move with lots replaces its move lines on its own) and one per tracking
+//! number, up to `max_concurrency` at once, one `button_validate` for all of them with context
 //! `skip_sms` and `skip_backorder` (and `picking_ids_not_to_backorder` for
 //! `backorder = "none"`), split only when Odoo refuses it, and one `read` of the states after.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::batch::{At, Guard, Outcome, Sent, send_split};
@@ -113,7 +115,13 @@ struct PickingRead {
 struct Plan {
     tag: Tag,
     picking: PickingRead,
-    vals: Vals,
+    writes: Writes,
+}
+
+/// The writes that ship a picking: values per move, and its tracking number.
+struct Writes {
+    moves: Vec<(i64, Value)>,
+    tracking: Option<String>,
 }
 
 /// What a move ships: (quantity, lot id) parts.
@@ -251,10 +259,10 @@ impl<'a> Applier<'a> {
         for c in records {
             let candidates = by_key.get(&c.key).map(Vec::as_slice).unwrap_or_default();
             match self.plan(confirm, done_field, &c, candidates, &moves_of, &lots) {
-                Ok(Some(vals_for)) => plans.push(Plan {
+                Ok(Some((picking, writes))) => plans.push(Plan {
                     tag: c.tag,
-                    picking: vals_for.0,
-                    vals: vals_for.1,
+                    picking,
+                    writes,
                 }),
                 // Already validated with these quantities: a replay, nothing to do.
                 Ok(None) => out.applied.push(c.tag),
@@ -262,26 +270,15 @@ impl<'a> Applier<'a> {
             }
         }
 
-        // One write per picking: its moves, lots and tracking number together.
-        let mut written = Vec::new();
-        for plan in g.keep(
-            plans.into_iter().map(|p| (p.tag.clone(), p)).collect(),
-            &mut out,
-        ) {
-            let (tag, plan) = plan;
-            match client
-                .write("stock.picking", &[plan.picking.id], plan.vals.clone(), None)
-                .await
-            {
-                Ok(()) => written.push((tag, plan.picking)),
-                Err(e) if e.consequence() == Consequence::Reject => g.fail(
-                    tag,
-                    refusal_on(&plan.picking, "writing the shipped quantities", &e),
-                    &mut out,
-                ),
-                Err(e) => return Err(e),
-            }
-        }
+        let plans: Vec<Plan> = g
+            .keep(
+                plans.into_iter().map(|p| (p.tag.clone(), p)).collect(),
+                &mut out,
+            )
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let written = self.write_plans(plans, g, &mut out).await?;
         if written.is_empty() {
             return Ok(out);
         }
@@ -428,7 +425,7 @@ impl<'a> Applier<'a> {
         candidates: &[PickingRead],
         moves_of: &HashMap<i64, Vec<MoveRead>>,
         lots: &HashMap<(String, i64), Vec<i64>>,
-    ) -> Result<Option<(PickingRead, Vals)>, Refusal> {
+    ) -> Result<Option<(PickingRead, Writes)>, Refusal> {
         let by = confirm.picking.field.as_str();
         let picking_refusal = |message: String| Refusal {
             message,
@@ -578,7 +575,7 @@ impl<'a> Applier<'a> {
                 });
             }
         }
-        let mut commands = Vec::new();
+        let mut moves_vals = Vec::new();
         for (product, lines) in &shipped {
             let of_product: Vec<&MoveRead> = open_moves
                 .iter()
@@ -656,7 +653,7 @@ impl<'a> Applier<'a> {
                 }
             }
             for (mv, parts) in allocate(&of_product, chunks) {
-                commands.push(json!([1, mv.id, move_vals(done_field, mv, &parts)]));
+                moves_vals.push((mv.id, move_vals(done_field, mv, &parts)));
             }
         }
         // Moves of products the file does not list ship nothing.
@@ -669,14 +666,139 @@ impl<'a> Applier<'a> {
                 DoneField::QuantityDone if m.done != 0.0 => json!({"quantity_done": 0.0}),
                 _ => continue,
             };
-            commands.push(json!([1, m.id, vals]));
+            moves_vals.push((m.id, vals));
         }
-        let mut vals = Vals::new();
-        vals.insert("move_ids".into(), Value::Array(commands));
-        if let Some(tracking) = &c.tracking {
-            vals.insert("carrier_tracking_ref".into(), json!(tracking));
+        Ok(Some((
+            picking.clone(),
+            Writes {
+                moves: moves_vals,
+                tracking: c.tracking.clone(),
+            },
+        )))
+    }
+
+    /// Writes what the plans ship: moves that get the same values in one `write` (a batch of
+    /// full deliveries shares a handful of quantities), moves with lots and tracking numbers on
+    /// their own, up to `max_concurrency` calls at once. A grouped write Odoo refuses is sent
+    /// again per picking, so only the picking at fault fails. Returns the pickings written.
+    async fn write_plans(
+        &self,
+        plans: Vec<Plan>,
+        g: &mut Guard,
+        out: &mut Outcome,
+    ) -> Result<Vec<(Tag, PickingRead)>, OdooError> {
+        struct Unit {
+            model: &'static str,
+            ids: Vec<i64>,
+            vals: Vals,
+            plans: Vec<usize>,
         }
-        Ok(Some((picking.clone(), vals)))
+        let mut units: Vec<Unit> = Vec::new();
+        let mut shared: HashMap<String, usize> = HashMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            for (mv, vals) in &plan.writes.moves {
+                let Value::Object(vals) = vals else { continue };
+                let key = Value::Object(vals.clone()).to_string();
+                let alone = vals.contains_key("move_line_ids");
+                match shared.get(&key) {
+                    Some(&u) if !alone => {
+                        units[u].ids.push(*mv);
+                        if !units[u].plans.contains(&i) {
+                            units[u].plans.push(i);
+                        }
+                    }
+                    _ => {
+                        shared.insert(key, units.len());
+                        units.push(Unit {
+                            model: "stock.move",
+                            ids: vec![*mv],
+                            vals: vals.clone(),
+                            plans: vec![i],
+                        });
+                    }
+                }
+            }
+            if let Some(tracking) = &plan.writes.tracking {
+                let mut vals = Vals::new();
+                vals.insert("carrier_tracking_ref".into(), json!(tracking));
+                units.push(Unit {
+                    model: "stock.picking",
+                    ids: vec![plan.picking.id],
+                    vals,
+                    plans: vec![i],
+                });
+            }
+        }
+        let client = self.client;
+        let answers: Vec<Result<(), OdooError>> = futures::stream::iter(
+            units
+                .iter()
+                .map(|u| client.write(u.model, &u.ids, u.vals.clone(), None)),
+        )
+        .buffered(self.lanes)
+        .collect()
+        .await;
+        let mut refused: BTreeMap<usize, Refusal> = BTreeMap::new();
+        let mut again: BTreeSet<usize> = BTreeSet::new();
+        for (unit, answer) in units.iter().zip(answers) {
+            match answer {
+                Ok(()) => {}
+                Err(e) if e.consequence() == Consequence::Reject => match unit.plans.as_slice() {
+                    [one] => {
+                        let plan = &plans[*one];
+                        refused.insert(
+                            *one,
+                            refusal_on(&plan.picking, "writing the shipped quantities", &e),
+                        );
+                    }
+                    several => again.extend(several),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        // A refused grouped write: each of its pickings on its own, its moves and tracking
+        // number in one write through `move_ids`.
+        for i in again {
+            if refused.contains_key(&i) {
+                continue;
+            }
+            let plan = &plans[i];
+            let mut vals = Vals::new();
+            vals.insert(
+                "move_ids".into(),
+                Value::Array(
+                    plan.writes
+                        .moves
+                        .iter()
+                        .map(|(mv, v)| json!([1, mv, v]))
+                        .collect(),
+                ),
+            );
+            if let Some(tracking) = &plan.writes.tracking {
+                vals.insert("carrier_tracking_ref".into(), json!(tracking));
+            }
+            match client
+                .write("stock.picking", &[plan.picking.id], vals, None)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if e.consequence() == Consequence::Reject => {
+                    refused.insert(
+                        i,
+                        refusal_on(&plan.picking, "writing the shipped quantities", &e),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut written = Vec::new();
+        for (i, plan) in plans.into_iter().enumerate() {
+            match refused.remove(&i) {
+                Some(r) => g.fail(plan.tag, r, out),
+                None => written.push((plan.tag, plan.picking)),
+            }
+        }
+        Ok(written)
     }
 
     /// The move quantity fields of this Odoo, asked once per run.
