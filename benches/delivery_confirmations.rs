@@ -9,6 +9,7 @@
 //!
 //! 1. edi-bridge applying the 10 files together with one `Applier` (`batch_size` 200);
 //! 2. the same files again (replays: nothing may be written or validated);
+//! 2b. the first pass with a tracking number on every shipment (Odoo with `stock_delivery`);
 //! 3. a per-picking script on a fresh stand-in: find the picking, read its moves, write each
 //!    move, validate (`skip_sms`, `skip_backorder`) — the exchanges of the transcripts.
 //!
@@ -65,9 +66,9 @@ async fn run(latency: Duration) {
         latency.as_millis()
     );
 
-    let odoo = seeded(latency);
+    let odoo = seeded(latency, false);
     let names = pickings(&odoo);
-    let files = confirmation_files(&flow.format, &flow.mapping, &names);
+    let files = confirmation_files(&flow.format, &flow.mapping, &names, false);
     let client = connect(&odoo).await;
     let mut rows = Vec::new();
     for name in ["edi-bridge, first pass", "edi-bridge, same again"] {
@@ -98,8 +99,40 @@ async fn run(latency: Duration) {
         "a replay validates nothing"
     );
 
+    // With a tracking number per picking (Odoo with stock_delivery): one more write each.
+    let odoo = seeded(latency, true);
+    let names = pickings(&odoo);
+    let tracked = confirmation_files(&flow.format, &flow.mapping, &names, true);
+    let client = connect(&odoo).await;
+    let slices: Vec<&[Operation]> = tracked.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    let mut applier = Applier::new(&client, BATCH_SIZE).with_lanes(4);
+    let results = applier
+        .apply(
+            &flow.mapping,
+            &slices,
+            OnRecordError::Skip,
+            &mut |_: BatchDone| {},
+        )
+        .await
+        .expect("with tracking numbers");
+    let secs = started.elapsed().as_secs_f64();
+    assert!(results.iter().all(|r| r.failed.is_empty()));
+    all_done(&odoo, "with tracking numbers");
+    let records = odoo.records("stock.picking");
+    assert!(
+        records
+            .iter()
+            .filter(|p| p["backorder_id"] == json!(false))
+            .all(|p| p["carrier_tracking_ref"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("1Z"))),
+        "every picking has its tracking number"
+    );
+    rows.push(("edi-bridge, with tracking numbers", secs, odoo.calls()));
+
     // The per-picking script, on a fresh stand-in with the same data.
-    let odoo = seeded(latency);
+    let odoo = seeded(latency, false);
     let names = pickings(&odoo);
     let client = connect(&odoo).await;
     let started = Instant::now();
@@ -173,8 +206,10 @@ fn short(i: usize) -> bool {
     i % 5 == 4
 }
 
-fn seeded(latency: Duration) -> OdooStandin {
-    let odoo = OdooStandin::start(StandinOptions::v18());
+fn seeded(latency: Duration, delivery_module: bool) -> OdooStandin {
+    let mut opts = StandinOptions::v18();
+    opts.delivery_module = delivery_module;
+    let odoo = OdooStandin::start(opts);
     odoo.set_latency(Duration::ZERO);
     let partner = odoo.add_record(
         "res.partner",
@@ -213,6 +248,7 @@ fn confirmation_files(
     format: &edi_bridge::mapping::config::Format,
     mapping: &edi_bridge::mapping::config::Mapping,
     names: &[String],
+    tracking: bool,
 ) -> Vec<Vec<Operation>> {
     let dir = tempfile::tempdir().expect("temp dir");
     names
@@ -225,8 +261,13 @@ fn confirmation_files(
             for (k, name) in chunk.iter().enumerate() {
                 let i = f * (PICKINGS / FILES) + k;
                 let first = 5.0 - if short(i) { 1.0 } else { 0.0 };
+                let tracking = if tracking {
+                    format!("<Tracking>1Z{i:016}</Tracking>")
+                } else {
+                    String::new()
+                };
                 xml.push_str(&format!(
-                    "<Shipment><Order>{name}</Order><Line><Sku>BENCH-{:02}</Sku><Shipped>{first}</Shipped></Line>\
+                    "<Shipment><Order>{name}</Order>{tracking}<Line><Sku>BENCH-{:02}</Sku><Shipped>{first}</Shipped></Line>\
                      <Line><Sku>BENCH-{:02}</Sku><Shipped>3</Shipped></Line></Shipment>\n",
                     i % 10,
                     (i + 3) % 10

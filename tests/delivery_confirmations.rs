@@ -196,7 +196,7 @@ fn confirmations_close_pickings(version: u32) {
         ),
         (
             &partial_name,
-            None,
+            Some("JJD000390007812345"),
             &[("FURN_7777", 2.0, None), ("FURN_8888", 3.0, None)],
         ),
     ];
@@ -220,6 +220,10 @@ fn confirmations_close_pickings(version: u32) {
     assert!(s.backorders(full).is_empty());
     // Partial: what was not shipped waits in a backorder that points back at the picking.
     assert_eq!(s.picking(partial)["state"], "done");
+    assert_eq!(
+        s.picking(partial)["carrier_tracking_ref"],
+        "JJD000390007812345"
+    );
     assert_eq!(s.picking(partial)["backorder_id"], json!(false));
     let backorders = s.backorders(partial);
     assert_eq!(backorders.len(), 1, "Odoo {version}: one backorder");
@@ -234,9 +238,10 @@ fn confirmations_close_pickings(version: u32) {
         (("stock.move", "fields_get"), 1),
         (("stock.picking", "fields_get"), 1), // carrier_tracking_ref, for the tracking number
         // Moves that ship the same quantity share a write (5, 3 and 2 here); the tracking
-        // number is written on its picking.
+        // numbers go in one load.
         (("stock.move", "write"), 3),
-        (("stock.picking", "write"), 1),
+        (("stock.picking", "load"), 1),
+        (("stock.picking", "write"), 0),
         (("stock.picking", "button_validate"), 1),
         (("stock.picking", "read"), 1), // the states after validation
     ] {
@@ -628,4 +633,38 @@ fn a_write_odoo_refuses_fails_only_the_picking_at_fault() {
     assert_eq!(s.picking(bad)["state"], "assigned");
     assert_eq!(s.odoo.call_count("stock.move", "write"), 1);
     assert_eq!(s.odoo.call_count("stock.picking", "write"), 2);
+}
+
+#[test]
+fn a_refused_tracking_number_fails_only_its_picking() {
+    let s = Shipped::start(19, true, false, &[]);
+    s.odoo.fail_on_value(
+        "stock.picking",
+        "carrier_tracking_ref",
+        "NOT-A-NUMBER",
+        "Tracking numbers of this carrier start with 1Z.",
+    );
+    let (good, good_name) = s.delivery(&[(s.chair, 1.0)]);
+    let (bad, bad_name) = s.delivery(&[(s.chair, 1.0)]);
+    let out = s.ship(
+        "SHIPPED_1.xml",
+        &[
+            (&good_name, Some("1Z0001"), &[("FURN_7777", 1.0, None)]),
+            (&bad_name, Some("NOT-A-NUMBER"), &[("FURN_7777", 1.0, None)]),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = s.report("SHIPPED_1.xml");
+    assert!(
+        report.contains(&format!("on picking {bad_name}"))
+            && report.contains("Tracking numbers of this carrier start with 1Z."),
+        "{report}"
+    );
+    // The load of both numbers was refused as a whole; each was then written on its own.
+    assert_eq!(s.odoo.call_count("stock.picking", "load"), 1);
+    assert_eq!(s.odoo.call_count("stock.picking", "write"), 2);
+    assert_eq!(s.picking(good)["state"], "done");
+    assert_eq!(s.picking(good)["carrier_tracking_ref"], "1Z0001");
+    assert_eq!(s.picking(bad)["state"], "assigned");
+    assert_eq!(s.picking(bad)["carrier_tracking_ref"], json!(false));
 }

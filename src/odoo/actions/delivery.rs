@@ -16,8 +16,9 @@
 //! whether `carrier_tracking_ref` exists), one `search_read` of the pickings, one of their
 //! moves, the product lookups not cached yet, one `search_read` of lots when lines name them,
 //! one `write` per set of moves that ship the same values (full deliveries share a handful of
-//! quantities; a move with lots replaces its move lines on its own) and one per tracking
-//! number, up to `max_concurrency` at once, one `button_validate` for all of them with context
+//! quantities; a move with lots replaces its move lines on its own), up to `max_concurrency`
+//! at once, one `load` of the tracking numbers (`.id`, `carrier_tracking_ref`; a `write` when
+//! there is one), one `button_validate` for all of them with context
 //! `skip_sms` and `skip_backorder` (and `picking_ids_not_to_backorder` for
 //! `backorder = "none"`), split only when Odoo refuses it, and one `read` of the states after.
 
@@ -678,8 +679,9 @@ impl<'a> Applier<'a> {
     }
 
     /// Writes what the plans ship: moves that get the same values in one `write` (a batch of
-    /// full deliveries shares a handful of quantities), moves with lots and tracking numbers on
-    /// their own, up to `max_concurrency` calls at once. A grouped write Odoo refuses is sent
+    /// full deliveries shares a handful of quantities), moves with lots on their own, up to
+    /// `max_concurrency` calls at once; the tracking numbers in one `load` (each on its own if
+    /// Odoo refuses it). A grouped write Odoo refuses is sent
     /// again per picking, so only the picking at fault fails. Returns the pickings written.
     async fn write_plans(
         &self,
@@ -718,16 +720,53 @@ impl<'a> Applier<'a> {
                     }
                 }
             }
-            if let Some(tracking) = &plan.writes.tracking {
-                let mut vals = Vals::new();
-                vals.insert("carrier_tracking_ref".into(), json!(tracking));
-                units.push(Unit {
-                    model: "stock.picking",
-                    ids: vec![plan.picking.id],
-                    vals,
-                    plans: vec![i],
-                });
+        }
+        let tracked: Vec<usize> = (0..plans.len())
+            .filter(|&i| plans[i].writes.tracking.is_some())
+            .collect();
+        // Tracking numbers differ per picking: one `load` with a `.id` column writes them all.
+        let mut one_by_one = Vec::new();
+        if tracked.len() > 1 {
+            let rows: Vec<Vec<String>> = tracked
+                .iter()
+                .map(|&i| {
+                    vec![
+                        plans[i].picking.id.to_string(),
+                        plans[i].writes.tracking.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            match self
+                .client
+                .load(
+                    "stock.picking",
+                    &[".id", "carrier_tracking_ref"],
+                    rows,
+                    None,
+                )
+                .await
+            {
+                Ok(loaded) if loaded.ids.is_some() => {}
+                // Refused (all or nothing): each on its own, to find the one at fault.
+                Ok(_) => one_by_one = tracked,
+                Err(e) if e.consequence() == Consequence::Reject => one_by_one = tracked,
+                Err(e) => return Err(e),
             }
+        } else {
+            one_by_one = tracked;
+        }
+        for i in one_by_one {
+            let mut vals = Vals::new();
+            vals.insert(
+                "carrier_tracking_ref".into(),
+                json!(plans[i].writes.tracking.clone().unwrap_or_default()),
+            );
+            units.push(Unit {
+                model: "stock.picking",
+                ids: vec![plans[i].picking.id],
+                vals,
+                plans: vec![i],
+            });
         }
         let client = self.client;
         let answers: Vec<Result<(), OdooError>> = futures::stream::iter(
