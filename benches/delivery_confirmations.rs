@@ -9,8 +9,8 @@
 //!
 //! 1. edi-bridge applying the 10 files together with one `Applier` (`batch_size` 200);
 //! 2. the same files again (replays: nothing may be written or validated);
-//! 2b. the first pass with a tracking number on every shipment (Odoo with `stock_delivery`);
-//! 3. a per-picking script on a fresh stand-in: find the picking, read its moves, write each
+//! 3. the first pass with a tracking number on every shipment (Odoo with `stock_delivery`);
+//! 4. a per-picking script on a fresh stand-in: find the picking, read its moves, write each
 //!    move, validate (`skip_sms`, `skip_backorder`) — the exchanges of the transcripts.
 //!
 //! Each scenario checks that every picking ended done, so no number is that of a pass that did
