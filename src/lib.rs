@@ -44,5 +44,6 @@ pub mod mapping;
 pub mod odoo;
 pub mod operation;
 pub mod report;
+pub mod scaffold;
 pub mod schema;
 pub mod transport;
