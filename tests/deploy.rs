@@ -196,9 +196,15 @@ fn http_server(answers: Vec<&'static str>) -> u16 {
     std::thread::spawn(move || {
         for answer in answers {
             let (mut stream, _) = listener.accept().unwrap();
+            // The whole request, up to the empty line, as an HTTP server reads it.
+            let mut reader = BufReader::new(&stream);
             let mut request = String::new();
-            BufReader::new(&stream).read_line(&mut request).unwrap();
+            reader.read_line(&mut request).unwrap();
             assert!(request.starts_with("GET /healthz HTTP/"), "{request}");
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 0 && header.trim() != "" {
+                header.clear();
+            }
             stream.write_all(answer.as_bytes()).unwrap();
         }
     });
