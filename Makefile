@@ -10,7 +10,7 @@ DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-serve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 
-.PHONY: all deps build release demo test lint bench fuzz
+.PHONY: all deps build release demo test lint bench fuzz verify-units
 
 all: build
 
@@ -42,6 +42,11 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# `systemd-analyze verify` on deploy/'s units, failing on any warning — and failing loudly when
+# systemd-analyze is missing (tests/deploy.rs runs it only where it is installed).
+verify-units: build
+	./deploy/verify-units.sh
 
 bench: deps
 	$(CARGO) bench --bench validate_map

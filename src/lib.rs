@@ -27,7 +27,8 @@
 //! [`import::pass`] runs a pass over these steps for every partner (one session each, side by
 //! side), after [`import::repair`] has finished what a crash left; the records of all files a
 //! pass takes share Odoo batches, while outcomes, reports and the ledger stay per file.
-//! [`check`], [`import::explain`] and [`import::replay`] serve the commands of the same names.
+//! [`check`], [`import::explain`] and [`import::replay`] serve the commands of the same names;
+//! [`scaffold`] writes a starting mapping from a partner's XSD (offline, beside the data path).
 //!
 //! Every arrow points down: `check` → `import` → `odoo`, `transport` → `config` → `mapping` →
 //! `ledger`, `schema`, `report`, `operation`, `error`.
@@ -44,5 +45,6 @@ pub mod mapping;
 pub mod odoo;
 pub mod operation;
 pub mod report;
+pub mod scaffold;
 pub mod schema;
 pub mod transport;

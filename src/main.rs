@@ -81,11 +81,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a starting `[flows.NAME.mapping]` for a partner's XSD: the record, the namespace
+    /// prefixes, every value under the record with its type and whether it is required, and
+    /// the Odoo field it likely feeds. Reads no config.
+    Scaffold {
+        /// The partner's schema (imports and includes are followed).
+        #[arg(long)]
+        xsd: PathBuf,
+        /// The record element's path, e.g. /Catalogue/CatalogueLine (default: guessed).
+        #[arg(long)]
+        record: Option<String>,
+        /// Flow name in the table headers (default: from the schema's file name).
+        #[arg(long)]
+        flow: Option<String>,
+        /// Levels of elements listed under the record.
+        #[arg(long, default_value_t = edi_bridge::scaffold::DEFAULT_DEPTH)]
+        depth: usize,
+        /// Values listed at most, those nearest to the record first.
+        #[arg(long, default_value_t = edi_bridge::scaffold::DEFAULT_MAX_FIELDS)]
+        max_fields: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
+    if let Command::Scaffold {
+        xsd,
+        record,
+        flow,
+        depth,
+        max_fields,
+    } = cli.command
+    {
+        return ExitCode::from(scaffold(xsd, record, flow, depth, max_fields));
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => Arc::new(config),
         Err(e) => {
@@ -109,8 +139,36 @@ fn main() -> ExitCode {
         } => runtime.block_on(replay(&config, &flow, &files, all, force_stale)),
         Command::Status { json } => status(&config, json),
         Command::Check => runtime.block_on(check(&config)),
+        Command::Scaffold { .. } => unreachable!("answered before the config is read"),
     };
     ExitCode::from(code)
+}
+
+fn scaffold(
+    xsd: PathBuf,
+    record: Option<String>,
+    flow: Option<String>,
+    depth: usize,
+    max_fields: usize,
+) -> u8 {
+    use edi_bridge::scaffold::{Request, flow_name, scaffold};
+    let request = Request {
+        flow: flow.unwrap_or_else(|| flow_name(&xsd)),
+        xsd,
+        record,
+        depth,
+        max_fields,
+    };
+    match scaffold(&request) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }
 
 fn init_logs(format: &str) {
