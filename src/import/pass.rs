@@ -3,7 +3,8 @@
 //! and finished. Operations of all files taken in the pass are applied together, so records of
 //! several files share Odoo batches while outcomes, reports and the ledger stay per file.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::error::Consequence;
 use crate::ledger::{FileRecord, Ledger, State, holder_name};
 use crate::odoo::client::OdooClient;
 use crate::report::{Problem, RecordCounts, Stage};
+use crate::transport::pool::Sessions;
 use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
 
 /// Files validated and mapped at once beside the download of the next (the machine's cores
@@ -78,6 +80,13 @@ pub struct Runner {
     pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
     /// The Odoo connection, opened when the first file needs it.
     pub(super) odoo: tokio::sync::OnceCell<OdooClient>,
+    /// Sessions to partners: one per pass (`run --once`) or kept between polls (the daemon).
+    pub(super) sessions: Sessions,
+    /// Set when the process is stopping: passes take no new file, finish those in hand.
+    pub(super) stopping: AtomicBool,
+    /// Files a folder watcher saw closed after writing, by (flow, name): (size, mtime). A
+    /// listing that finds the file unchanged counts it as settled.
+    pub(super) closed: Mutex<HashMap<(String, String), (u64, i64)>>,
 }
 
 /// How the completeness rule is applied in this pass.
@@ -110,6 +119,54 @@ impl Runner {
             holder: holder_name(),
             out: Arc::new(Mutex::new(out)),
             odoo: tokio::sync::OnceCell::new(),
+            sessions: Sessions::per_pass(),
+            stopping: AtomicBool::new(false),
+            closed: Mutex::default(),
+        }
+    }
+
+    /// The same runner with these sessions (the daemon keeps them open between polls).
+    pub fn with_sessions(mut self, sessions: Sessions) -> Runner {
+        self.sessions = sessions;
+        self
+    }
+
+    /// The sessions to partners.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Stops taking new files: passes under way finish the files they hold and end.
+    pub fn stop_taking(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// A folder watcher saw `name` in `flow`'s inbox closed after writing, at this size and
+    /// mtime: the next listing that finds it unchanged takes it without waiting `settle`
+    /// (the other completeness rules still apply).
+    pub fn closed_after_write(&self, flow: &str, name: &str, size: u64, mtime: i64) {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a signal that no listing consumed is only a hint.
+        if closed.len() > 10_000 {
+            closed.clear();
+        }
+        closed.insert((flow.to_string(), name.to_string()), (size, mtime));
+    }
+
+    /// Whether `entry` of `flow` was seen closed after writing as it is now (consumed).
+    pub(super) fn was_closed(&self, flow: &str, entry: &Entry) -> bool {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (flow.to_string(), entry.name.clone());
+        match closed.get(&key) {
+            Some(&(size, mtime)) if size == entry.size && mtime == entry.mtime => {
+                closed.remove(&key);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -160,8 +217,8 @@ impl Runner {
         listing: Listing,
         summary: &mut PassSummary,
     ) {
-        let mut t = match AnyTransport::connect(partner).await {
-            Ok(t) => t,
+        let mut session = match self.sessions.checkout(partner).await {
+            Ok(s) => s,
             Err(e) => {
                 let what = match e.consequence() {
                     Consequence::Retry => {
@@ -176,6 +233,7 @@ impl Runner {
                 return;
             }
         };
+        let t = &mut session.transport;
         let mut ready: Vec<(&Flow, &ImportFlow, Vec<Entry>)> = Vec::new();
         let mut wait_until: Option<i64> = None;
         for (flow, import) in flows {
@@ -183,7 +241,7 @@ impl Runner {
             let repaired = if self.config.odoo.dry_run {
                 Ok(())
             } else {
-                self.repair(&mut t, flow, import).await
+                self.repair(t, flow, import).await
             };
             if let Err(e) = repaired {
                 summary
@@ -192,7 +250,7 @@ impl Runner {
                 continue;
             }
             match self
-                .assess_inbox(&mut t, flow, import, summary, false)
+                .assess_inbox(t, flow, import, summary, false)
                 .await
             {
                 Ok((files, until)) => {
@@ -210,19 +268,17 @@ impl Runner {
             summary.not_ready.clear();
             summary.unread.clear();
             for (flow, import, files) in ready.iter_mut() {
-                match self.assess_inbox(&mut t, flow, import, summary, true).await {
+                match self.assess_inbox(t, flow, import, summary, true).await {
                     Ok((again, _)) => *files = again,
                     Err(e) => summary.stopped.push((flow.name.clone(), e)),
                 }
             }
         }
         for (flow, import, files) in ready {
-            self.flow_files(&mut t, partner, flow, import, files, summary)
+            self.flow_files(t, partner, flow, import, files, summary)
                 .await;
         }
-        if let Err(e) = t.close().await {
-            tracing::debug!("closing the session to {}: {e}", partner.name);
-        }
+        self.sessions.checkin(partner, session).await;
     }
 
     pub(super) async fn flow_files(
@@ -246,6 +302,14 @@ impl Runner {
                     flow.name.clone(),
                     entry.name.clone(),
                     format!("waits for {older}, written before it, to be taken first"),
+                ));
+                continue;
+            }
+            if self.is_stopping() {
+                summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    "edi-bridge is stopping; taken by the next run".into(),
                 ));
                 continue;
             }
