@@ -94,6 +94,11 @@ impl Daemon {
                     })
                     .inc();
             }));
+            // Every flow shows in the counters from the start (at 0), not only once it moved.
+            for flow in config.flows.keys() {
+                let label = metrics::FlowLabel { flow: flow.clone() };
+                metrics.skipped.get_or_create(&label);
+            }
             let runner = Runner::new(config.clone(), ledger, Box::new(std::io::stdout()))
                 .with_sessions(sessions);
             let flows = config
@@ -201,6 +206,7 @@ impl Daemon {
         }
         let started = now_ms();
         slot.running_since.store(started, Ordering::SeqCst);
+        tracing::debug!(flow, cause = ?cause, "run starts");
         let span = tracing::info_span!("run", flow, cause = ?cause);
         let names = [flow.to_string()];
         let pass = self.runner.run_once(&names, Listing::Twice);
@@ -231,12 +237,14 @@ impl Daemon {
                 outcome: result.into(),
             })
             .inc();
+        // Said before the lock is given back, so the logs of instances sharing the ledger
+        // show each run between its start and its end.
+        tracing::debug!(flow, ms = now_ms() - started, result, "run done");
         if let Err(e) =
             ledger.finish_flow_run(flow, &self.holder, result, detail.as_deref(), now_ms())
         {
             tracing::error!(flow, "recording the run: {e}");
         }
-        tracing::debug!(flow, ms = now_ms() - started, result, "run done");
         Some(summary)
     }
 
