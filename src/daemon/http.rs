@@ -156,7 +156,12 @@ async fn hook(
     response
 }
 
-async fn hook_inner(d: &Arc<Daemon>, peer: SocketAddr, flow_name: &str, request: Request) -> Response {
+async fn hook_inner(
+    d: &Arc<Daemon>,
+    peer: SocketAddr,
+    flow_name: &str,
+    request: Request,
+) -> Response {
     let server = &d.config.server;
     if !server.allow.is_empty() && !server.allow.iter().any(|n| n.contains(peer.ip())) {
         return error(StatusCode::FORBIDDEN, "this address may not call hooks");
@@ -245,8 +250,8 @@ async fn hook_inner(d: &Arc<Daemon>, peer: SocketAddr, flow_name: &str, request:
 
 /// `_id` and `_model` of Odoo's webhook body.
 fn odoo_record(bytes: &[u8]) -> Result<(i64, String), String> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the body is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
     let Value::Object(map) = value else {
         return Err("expected a JSON object with _id and _model".into());
     };
@@ -270,7 +275,10 @@ mod tests {
     #[test]
     fn tokens_from_the_query_or_a_bearer_header() {
         let mut h = HeaderMap::new();
-        assert_eq!(given_token(Some("a=1&token=s%2Bc+r"), &h).as_deref(), Some("s+c r"));
+        assert_eq!(
+            given_token(Some("a=1&token=s%2Bc+r"), &h).as_deref(),
+            Some("s+c r")
+        );
         assert_eq!(given_token(None, &h), None);
         h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(given_token(None, &h).as_deref(), Some("abc"));
@@ -282,7 +290,10 @@ mod tests {
     #[test]
     fn odoos_recorded_body_is_read() {
         let body = br#"{"_action": "Send Webhook Notification(#301)", "_id": 20, "_model": "stock.picking", "id": 20, "name": "WH/OUT/00015", "origin": "TR2-WH-001", "partner_id": 44, "state": "assigned"}"#;
-        assert_eq!(odoo_record(body).unwrap(), (20, "stock.picking".to_string()));
+        assert_eq!(
+            odoo_record(body).unwrap(),
+            (20, "stock.picking".to_string())
+        );
         assert!(odoo_record(br#"{"_model": "stock.picking"}"#).is_err());
         assert!(odoo_record(br#"{"_id": 3}"#).is_err());
         assert!(odoo_record(b"[1]").is_err());

@@ -97,7 +97,7 @@ impl Daemon {
             // Every flow shows in the counters from the start (at 0), not only once it moved.
             for flow in config.flows.keys() {
                 let label = metrics::FlowLabel { flow: flow.clone() };
-                metrics.skipped.get_or_create(&label);
+                let _ = metrics.skipped.get_or_create(&label);
             }
             let runner = Runner::new(config.clone(), ledger, Box::new(std::io::stdout()))
                 .with_sessions(sessions);
@@ -441,9 +441,7 @@ async fn run_local(config: Arc<Config>, ledger: Ledger) -> u8 {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let signal = wait_for_signal().await;
-    tracing::info!(
-        "{signal}: stopping — no new file is taken, the files in hand are finished"
-    );
+    tracing::info!("{signal}: stopping — no new file is taken, the files in hand are finished");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     daemon.begin_stop();
     drop(watcher);

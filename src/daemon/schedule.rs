@@ -99,7 +99,8 @@ pub fn next_after(schedule: &Schedule, zone: &jiff::tz::TimeZone, after_ms: i64)
             Some(after_ms.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX)))
         }
         Schedule::Cron(cron) => {
-            let start = DateTime::from_timestamp_millis(after_ms)?.with_timezone(&Zone(zone.clone()));
+            let start =
+                DateTime::from_timestamp_millis(after_ms)?.with_timezone(&Zone(zone.clone()));
             cron.find_next_occurrence(&start, false)
                 .ok()
                 .map(|t| t.timestamp_millis())
@@ -188,9 +189,6 @@ mod tests {
         // A run from 11 s to 45 s overran three due times (21, 31, 41); the next is 51 s.
         assert_eq!(due_between(&s, &utc, 11_000, 45_000), (3, Some(51_000)));
         let every_second = cron("* * * * * *");
-        assert_eq!(
-            due_between(&every_second, &utc, 0, 3_500),
-            (3, Some(4_000))
-        );
+        assert_eq!(due_between(&every_second, &utc, 0, 3_500), (3, Some(4_000)));
     }
 }

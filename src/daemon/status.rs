@@ -65,7 +65,11 @@ fn when(ms: Option<i64>) -> Option<String> {
 }
 
 /// The status of every flow of the config, in name order.
-pub fn flows(config: &Config, ledger: &Ledger, now_ms: i64) -> Result<Vec<FlowStatus>, LedgerError> {
+pub fn flows(
+    config: &Config,
+    ledger: &Ledger,
+    now_ms: i64,
+) -> Result<Vec<FlowStatus>, LedgerError> {
     let mut out = Vec::new();
     for flow in config.flows.values() {
         let c = ledger.counts(&flow.name)?;
@@ -96,9 +100,7 @@ pub fn flows(config: &Config, ledger: &Ledger, now_ms: i64) -> Result<Vec<FlowSt
             oldest_waiting: when(c.oldest_waiting_ms),
             last_archived: when(c.last_archived_ms),
             last_activity: when(c.last_activity_ms),
-            waiting_because: c
-                .waiting_because
-                .map(|(file, why)| Waits { file, why }),
+            waiting_because: c.waiting_because.map(|(file, why)| Waits { file, why }),
             last_run: run.started_at.map(|_| LastRun {
                 started: when(run.started_at),
                 finished: when(run.finished_at),
@@ -122,7 +124,14 @@ pub fn render(rows: &[FlowStatus]) -> String {
     let _ = writeln!(
         s,
         "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<27} {:<25} {:<25} oldest waiting since",
-        "flow", "archived", "failed", "waiting", "in progress", "last run", "next run", "last activity"
+        "flow",
+        "archived",
+        "failed",
+        "waiting",
+        "in progress",
+        "last run",
+        "next run",
+        "last activity"
     );
     for r in rows {
         let last = match &r.last_run {

@@ -88,7 +88,10 @@ pub fn start(daemon: Arc<Daemon>) -> Watching {
     let watcher = match watcher {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::warn!("cannot watch folders ({e}); inboxes are rescanned every {} s", RESCAN.as_secs());
+            tracing::warn!(
+                "cannot watch folders ({e}); inboxes are rescanned every {} s",
+                RESCAN.as_secs()
+            );
             None
         }
     };
@@ -192,8 +195,7 @@ fn on_event(
         _ => return,
     };
     let Some(path) = path else { return };
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
-    else {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
     let Some(readers) = inboxes.get(dir) else {

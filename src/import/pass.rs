@@ -4,10 +4,12 @@
 //! several files share Odoo batches while outcomes, reports and the ledger stay per file.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tracing::Instrument;
 
 use super::claim::{Early, Mapping, Prepared};
 use crate::config::{Config, Direction, Flow, ImportFlow, Partner};
@@ -105,6 +107,11 @@ pub(super) fn crash_point(point: &str) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         std::thread::sleep(Duration::from_secs(60));
     }
+}
+
+/// The span of one file's work: its flow, partner and name on every line logged inside.
+pub(super) fn file_span(partner: &Partner, flow: &Flow, name: &str) -> tracing::Span {
+    tracing::info_span!("file", flow = %flow.name, partner = %partner.name, file = %name)
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -249,10 +256,7 @@ impl Runner {
                     .push((flow.name.clone(), format!("repairing earlier work: {e}")));
                 continue;
             }
-            match self
-                .assess_inbox(t, flow, import, summary, false)
-                .await
-            {
+            match self.assess_inbox(t, flow, import, summary, false).await {
                 Ok((files, until)) => {
                     wait_until = wait_until.max(until);
                     ready.push((flow, import, files));
@@ -349,7 +353,10 @@ impl Runner {
                 && rec.deaths >= import.max_attempts
                 && matches!(rec.state, State::Claimed | State::Fetched | State::Applying)
             {
-                let outcome = self.set_aside(t, partner, flow, import, &rec, &entry).await;
+                let outcome = self
+                    .set_aside(t, partner, flow, import, &rec, &entry)
+                    .instrument(file_span(partner, flow, &entry.name))
+                    .await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -359,7 +366,10 @@ impl Runner {
             let resumed = rec.tries > 1;
             // A file whose Odoo writes completed before a crash is only archived.
             if matches!(rec.state, State::Applied | State::Archiving) {
-                let outcome = self.to_archive(t, partner, import, &rec, &entry).await;
+                let outcome = self
+                    .to_archive(t, partner, import, &rec, &entry)
+                    .instrument(file_span(partner, flow, &entry.name))
+                    .await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -375,6 +385,7 @@ impl Runner {
                     })
                 } else {
                     self.finish_quarantine(t, import, &rec, &entry, &dest, true)
+                        .instrument(file_span(partner, flow, &entry.name))
                         .await
                 };
                 summary
@@ -393,7 +404,12 @@ impl Runner {
                     continue;
                 }
             }
-            match self.fetch_and_map(t, flow, import, rec, entry).await {
+            let span = file_span(partner, flow, &entry.name);
+            match self
+                .fetch_and_map(t, flow, import, rec, entry)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(m) => {
                     mapping.push_back(m);
                     // Files are validated and mapped on blocking threads while the next one
@@ -423,6 +439,7 @@ impl Runner {
                         &mut held_back,
                         summary,
                     )
+                    .instrument(span)
                     .await;
                 }
             }
@@ -472,7 +489,9 @@ impl Runner {
                 continue;
             }
             let outcome = if p.problems.is_empty() {
-                self.to_archive(t, partner, import, &p.rec, &p.entry).await
+                self.to_archive(t, partner, import, &p.rec, &p.entry)
+                    .instrument(file_span(partner, flow, &p.entry.name))
+                    .await
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
                 let failed = failed.len() as u64
@@ -493,6 +512,7 @@ impl Runner {
                     p.problems.clone(),
                     counts,
                 )
+                .instrument(file_span(partner, flow, &p.entry.name))
                 .await
             };
             p.discard();

@@ -195,7 +195,9 @@ impl Ledger {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
-                        detail.and_then(|d| d.lines().find(|l| !l.trim().is_empty()).map(str::to_string)),
+                        detail.and_then(|d| {
+                            d.lines().find(|l| !l.trim().is_empty()).map(str::to_string)
+                        }),
                     ))
                 })?
                 .collect::<Result<_, _>>()?;

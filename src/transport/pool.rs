@@ -113,9 +113,12 @@ impl Sessions {
             let wait = {
                 let mut all = self.partners.lock().expect("sessions");
                 let p = all.entry(partner.name.clone()).or_default();
-                p.retry_at
-                    .filter(|at| *at > Instant::now())
-                    .map(|at| (at - Instant::now(), p.last_error.clone().unwrap_or_default()))
+                p.retry_at.filter(|at| *at > Instant::now()).map(|at| {
+                    (
+                        at - Instant::now(),
+                        p.last_error.clone().unwrap_or_default(),
+                    )
+                })
             };
             if let Some((wait, last)) = wait {
                 return Err(TransportError::Connection(format!(
