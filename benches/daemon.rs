@@ -86,7 +86,6 @@ fn free_port() -> u16 {
 
 struct Daemon {
     child: Child,
-    port: u16,
 }
 
 impl Daemon {
@@ -100,7 +99,7 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let d = Daemon { child, port };
+        let d = Daemon { child };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http(port, "GET", "/healthz", b"")
             .map(|c| c != 200)

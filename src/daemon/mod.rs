@@ -418,10 +418,11 @@ async fn run_local(config: Arc<Config>, ledger: Ledger) -> u8 {
     let hooks = tokio::task::spawn_local(hooks::dispatch(daemon.clone(), hook_rx));
     let watcher = watch::start(daemon.clone());
     let http = tokio::spawn(http::serve(daemon.clone(), listener));
-    // The heartbeat shows the scheduler's runtime is alive; idle sessions are closed in time.
+    // The heartbeat beats on the runs' thread, so it stops when they are stuck; idle sessions
+    // are closed in time.
     let beat = {
         let daemon = daemon.clone();
-        tokio::spawn(async move {
+        tokio::task::spawn_local(async move {
             let mut n = 0u64;
             loop {
                 daemon.heartbeat_ms.store(now_ms(), Ordering::SeqCst);

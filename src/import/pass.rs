@@ -164,16 +164,18 @@ impl Runner {
         closed.insert((flow.to_string(), name.to_string()), (size, mtime));
     }
 
-    /// Whether `entry` of `flow` was seen closed after writing as it is now (consumed).
+    /// Whether `entry` of `flow` was seen closed after writing as it is now. A signal about
+    /// an earlier state of the file is dropped.
     pub(super) fn was_closed(&self, flow: &str, entry: &Entry) -> bool {
         let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
         let key = (flow.to_string(), entry.name.clone());
         match closed.get(&key) {
-            Some(&(size, mtime)) if size == entry.size && mtime == entry.mtime => {
+            Some(&(size, mtime)) if size == entry.size && mtime == entry.mtime => true,
+            Some(_) => {
                 closed.remove(&key);
-                true
+                false
             }
-            _ => false,
+            None => false,
         }
     }
 
