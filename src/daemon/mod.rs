@@ -428,7 +428,7 @@ async fn run_local(config: Arc<Config>, ledger: Ledger) -> u8 {
                 daemon.heartbeat_ms.store(now_ms(), Ordering::SeqCst);
                 tokio::time::sleep(HEARTBEAT).await;
                 n += 1;
-                if n % 30 == 0 {
+                if n.is_multiple_of(30) {
                     daemon.runner.sessions().close_idle(false).await;
                 }
             }

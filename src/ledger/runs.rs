@@ -32,6 +32,9 @@ pub struct FlowRun {
     pub skipped: u64,
 }
 
+/// A failed file still in error/: (name, where it went, first line of its report).
+pub type FailedFile = (String, Option<String>, Option<String>);
+
 /// Whether a flow run may start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunTaken {
@@ -177,11 +180,7 @@ impl Ledger {
 
     /// Failed files of `flow` still in error/ (latest attempt failed), newest first, at most
     /// `limit`: (name, where it went, first line of its report).
-    pub fn failed_files(
-        &self,
-        flow: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, Option<String>, Option<String>)>, LedgerError> {
+    pub fn failed_files(&self, flow: &str, limit: usize) -> Result<Vec<FailedFile>, LedgerError> {
         self.read(|tx| {
             let rows = tx
                 .prepare(

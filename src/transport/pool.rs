@@ -23,6 +23,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// needs no session in between).
 const IDLE_CLOSE: Duration = Duration::from_secs(5 * 60);
 
+/// Told the partner's name for every session that failed.
+pub type OnError = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A session checked out of the pool, with its place under the partner's `max_sessions`.
 pub struct Session {
     pub transport: AnyTransport,
@@ -44,7 +47,7 @@ pub struct Sessions {
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     partners: Mutex<HashMap<String, PartnerSessions>>,
     /// Called with the partner's name for every session that failed (connect or lost).
-    on_error: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    on_error: Option<OnError>,
 }
 
 impl Sessions {
@@ -59,7 +62,7 @@ impl Sessions {
     }
 
     /// Keeps SFTP sessions open between passes (the daemon); `on_error` counts failures.
-    pub fn keep(on_error: Box<dyn Fn(&str) + Send + Sync>) -> Sessions {
+    pub fn keep(on_error: OnError) -> Sessions {
         Sessions {
             keep: true,
             slots: Mutex::default(),
