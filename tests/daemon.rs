@@ -828,3 +828,60 @@ fn check_fails_on_each_broken_part_with_its_own_line() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn on_the_sftp_host_a_partners_inbox_is_watched_through_local_root() {
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    let port = free_port();
+    // No schedule: only the watcher can take the file; the partner's paths are local paths.
+    let stand = sftp_stand(&odoo, "", "", &server_section(port, ""));
+    let text = fs::read_to_string(&stand.config)
+        .unwrap()
+        .replace("[partners.acme]\n", "[partners.acme]\nlocal_root = \"/\"\n");
+    fs::write(&stand.config, text).unwrap();
+    let mut daemon = Running::start(&stand.config, port, "info", &[]);
+    let sample = fs::read(Path::new(REPO).join("samples/products-1.xml")).unwrap();
+    // Uploaded under a temporary name, then renamed into place, as SFTP clients do.
+    fs::write(stand.inbox().join(".products-1.xml.part"), &sample).unwrap();
+    fs::rename(
+        stand.inbox().join(".products-1.xml.part"),
+        stand.inbox().join("products-1.xml"),
+    )
+    .unwrap();
+    let took = wait_for(10, "the renamed file archived", || {
+        files_in(&stand.inbox()).is_empty()
+    });
+    eprintln!(
+        "rename into the inbox → archived over SFTP in {} ms",
+        took.as_millis()
+    );
+    assert_eq!(files_below(&stand.archive_dir()).len(), 1);
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn a_kept_session_lost_with_its_server_is_reopened() {
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    let port = free_port();
+    let mut stand = sftp_stand(&odoo, "every = \"1s\"", "", &server_section(port, ""));
+    let mut daemon = Running::start(&stand.config, port, "info", &[]);
+    wait_for(10, "a first poll", || {
+        let (_, body) = daemon.get("/status");
+        let all: serde_json::Value = serde_json::from_str(&body).unwrap();
+        flow_status(&all, "products")["last_run"]["result"] == "ok"
+    });
+    // The server restarts: the kept session is dead.
+    stand.sshd.restart();
+    stand.drop_sample("products-1.xml");
+    wait_for(30, "the file taken over a new session", || {
+        files_in(&stand.inbox()).is_empty()
+    });
+    let (_, text) = daemon.get("/metrics");
+    assert!(
+        metric(&text, r#"edi_bridge_sftp_errors_total{partner="acme"}"#).is_some_and(|n| n >= 1.0),
+        "the lost session is counted: {text}"
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
