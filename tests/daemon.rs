@@ -111,11 +111,20 @@ impl Running {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    fn sigterm(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.as_ref().unwrap().id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    }
+
     /// SIGTERM; the exit code and the whole log.
     fn stop(&mut self) -> (Option<i32>, String) {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Waits for the exit after a SIGTERM; the exit code and the whole log.
+    fn wait_exit(&mut self) -> (Option<i32>, String) {
         let mut child = self.child.take().unwrap();
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -281,8 +290,17 @@ fn a_local_drop_is_archived_at_once_and_shows_in_metrics_and_status() {
     assert!(dropped.elapsed() < Duration::from_secs(8));
     assert_eq!(fs::read(&archived).unwrap(), sample);
 
-    let (code, text) = daemon.get("/metrics");
-    assert_eq!(code, 200);
+    // The run that took it has ended (counted once its files are).
+    let mut text = String::new();
+    wait_for(5, "the second run counted", || {
+        let (code, body) = daemon.get("/metrics");
+        assert_eq!(code, 200);
+        text = body;
+        metric(
+            &text,
+            r#"edi_bridge_runs_total{flow="products",outcome="ok"}"#,
+        ) == Some(2.0)
+    });
     assert_eq!(
         metric(
             &text,
@@ -376,6 +394,14 @@ fn a_local_drop_is_archived_at_once_and_shows_in_metrics_and_status() {
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("edi-bridge stopped"), "{log}");
+    // Human logs: the file's span names its flow, partner and file.
+    assert!(
+        log.lines().any(|l| l.contains("flow=products")
+            && l.contains("partner=local")
+            && l.contains("file=products-1.xml")
+            && l.contains("archived")),
+        "{log}"
+    );
 }
 
 fn code_of(out: &std::process::Output) -> i32 {
@@ -577,9 +603,18 @@ fn sigterm_mid_file_finishes_the_file_and_exits_0() {
         let all: serde_json::Value = serde_json::from_str(&body).unwrap();
         flow_status(&all, "products")["in_progress"] == 1
     });
+    daemon.sigterm();
     // Another file arrives while stopping: it is not taken.
-    let (code, log) = daemon.stop();
     stand.drop_sample("products-2.xml");
+    // While the file in hand is finished, the daemon says it is stopping.
+    let mut said = None;
+    wait_for(5, "/healthz says the daemon is stopping", || {
+        said = try_http(daemon.port, "GET", "/healthz", &[], b"").ok();
+        said.as_ref().is_some_and(|(code, _)| *code != 200)
+    });
+    let (code, body) = said.unwrap();
+    assert_eq!((code, body.trim()), (503, "stopping"));
+    let (code, log) = daemon.wait_exit();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("SIGTERM: stopping"), "{log}");
     // Finished: archived whole, not left half-moved.

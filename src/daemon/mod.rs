@@ -227,8 +227,8 @@ impl Daemon {
         };
         slot.running_since.store(0, Ordering::SeqCst);
         let _enter = span.enter();
-        log_summary(&summary);
         let (result, detail) = result_of(&summary);
+        log_run(flow, &summary, result, detail.as_deref());
         self.metrics.count_pass(&summary, ledger);
         self.metrics
             .runs
@@ -364,25 +364,26 @@ fn result_of(summary: &PassSummary) -> (&'static str, Option<String>) {
     ("failed", detail)
 }
 
-fn log_summary(summary: &PassSummary) {
-    for f in &summary.files {
-        let span = tracing::info_span!("file", flow = %f.flow, file = %f.name);
-        let _enter = span.enter();
-        match &f.outcome {
-            Outcome::Archived(to) => tracing::info!(to = %to, "archived"),
-            Outcome::Failed(to) => tracing::warn!(to = %to, "went to error/"),
-            Outcome::Waiting(why) => tracing::warn!(why = %why, "waits"),
-            Outcome::WouldArchive(to) => tracing::info!(to = %to, "dry run: would be archived"),
-            Outcome::WouldFail { to, .. } => {
-                tracing::info!(to = %to, "dry run: would go to error/")
-            }
+/// One line for a run that took files or did not go well (the pass logs each file).
+fn log_run(flow: &str, summary: &PassSummary, result: &str, detail: Option<&str>) {
+    let count = |f: fn(&Outcome) -> bool| summary.files.iter().filter(|x| f(&x.outcome)).count();
+    let archived = count(|o| matches!(o, Outcome::Archived(_) | Outcome::WouldArchive(_)));
+    let failed = count(|o| matches!(o, Outcome::Failed(_) | Outcome::WouldFail { .. }));
+    let waiting = count(|o| matches!(o, Outcome::Waiting(_))) + summary.unread.len();
+    match (result, detail) {
+        ("ok", _) if summary.files.is_empty() => {}
+        ("ok", _) => tracing::info!(flow, archived, "run ended"),
+        (_, Some(detail)) => {
+            tracing::warn!(
+                flow,
+                archived,
+                failed,
+                waiting,
+                result,
+                "run ended: {detail}"
+            )
         }
-    }
-    for (flow, file, why) in &summary.unread {
-        tracing::warn!(flow = %flow, file = %file, "waits: {why}");
-    }
-    for (flow, why) in &summary.stopped {
-        tracing::error!(flow = %flow, "stopped: {why}");
+        (_, None) => tracing::warn!(flow, archived, failed, waiting, result, "run ended"),
     }
 }
 

@@ -110,8 +110,8 @@ pub(super) fn crash_point(point: &str) {
 }
 
 /// The span of one file's work: its flow, partner and name on every line logged inside.
-pub(super) fn file_span(partner: &Partner, flow: &Flow, name: &str) -> tracing::Span {
-    tracing::info_span!("file", flow = %flow.name, partner = %partner.name, file = %name)
+pub(super) fn file_span(flow: &Flow, name: &str) -> tracing::Span {
+    tracing::info_span!("file", flow = %flow.name, partner = %flow.partner, file = %name)
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -357,7 +357,7 @@ impl Runner {
             {
                 let outcome = self
                     .set_aside(t, partner, flow, import, &rec, &entry)
-                    .instrument(file_span(partner, flow, &entry.name))
+                    .instrument(file_span(flow, &entry.name))
                     .await;
                 summary
                     .files
@@ -370,7 +370,7 @@ impl Runner {
             if matches!(rec.state, State::Applied | State::Archiving) {
                 let outcome = self
                     .to_archive(t, partner, import, &rec, &entry)
-                    .instrument(file_span(partner, flow, &entry.name))
+                    .instrument(file_span(flow, &entry.name))
                     .await;
                 summary
                     .files
@@ -387,7 +387,7 @@ impl Runner {
                     })
                 } else {
                     self.finish_quarantine(t, import, &rec, &entry, &dest, true)
-                        .instrument(file_span(partner, flow, &entry.name))
+                        .instrument(file_span(flow, &entry.name))
                         .await
                 };
                 summary
@@ -406,7 +406,7 @@ impl Runner {
                     continue;
                 }
             }
-            let span = file_span(partner, flow, &entry.name);
+            let span = file_span(flow, &entry.name);
             match self
                 .fetch_and_map(t, flow, import, rec, entry)
                 .instrument(span.clone())
@@ -492,7 +492,7 @@ impl Runner {
             }
             let outcome = if p.problems.is_empty() {
                 self.to_archive(t, partner, import, &p.rec, &p.entry)
-                    .instrument(file_span(partner, flow, &p.entry.name))
+                    .instrument(file_span(flow, &p.entry.name))
                     .await
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
@@ -514,7 +514,7 @@ impl Runner {
                     p.problems.clone(),
                     counts,
                 )
-                .instrument(file_span(partner, flow, &p.entry.name))
+                .instrument(file_span(flow, &p.entry.name))
                 .await
             };
             p.discard();
@@ -655,6 +655,7 @@ impl Runner {
         entry: &Entry,
         outcome: Result<Outcome, TransportError>,
     ) -> FileOutcome {
+        let _span = file_span(flow, &entry.name).entered();
         let outcome = outcome.unwrap_or_else(|e| self.wait(rec, format!("finishing: {e}")));
         match &outcome {
             Outcome::Archived(to) => {
