@@ -14,7 +14,6 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::{Cause, Daemon};
-use crate::import::pass::PassSummary;
 
 /// Waits before each new read of a record the webhook announced: ~3.5 s in all.
 pub const REREAD: [Duration; 4] = [
@@ -110,14 +109,14 @@ pub async fn export_now(daemon: &Daemon, flow: &str, id: i64) {
     );
 }
 
-/// One try at exporting record `id` of `flow`.
+/// One try at exporting record `id` of `flow`: the one place a webhook reaches the export
+/// pipeline.
 ///
 /// Until `Runner::export_records` exists this runs one pass of the flow, which exports all it
-/// can and so is done; once it exists, this calls `export_records(flow, &[id])` and answers
-/// `NotYet` when the record was not found or did not match the flow's domain.
+/// can, so the try is done. With it, this becomes `export_records(flow, &[id])`, answering
+/// `NotYet` when the record was not found or did not match the flow's domain yet.
 async fn export_once(daemon: &Daemon, flow: &str, id: i64) -> Tried {
-    let _ = id;
-    let summary: Option<PassSummary> = daemon.run_flow(flow, Cause::Wake).await;
-    let _ = summary;
+    tracing::debug!(flow, id, "webhook: a run of the flow now");
+    daemon.run_flow(flow, Cause::Wake).await;
     Tried::Done
 }
