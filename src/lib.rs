@@ -29,6 +29,9 @@
 //! pass takes share Odoo batches, while outcomes, reports and the ledger stay per file.
 //! [`check`], [`import::explain`] and [`import::replay`] serve the commands of the same names;
 //! [`scaffold`] writes a starting mapping from a partner's XSD (offline, beside the data path).
+//! [`check`], [`import::explain`] and [`import::replay`] serve the commands of the same names.
+//! [`daemon`] is `edi-bridge run`: flows on their schedules, watched inboxes, Odoo's webhook,
+//! the HTTP endpoints, sessions kept open between polls ([`transport::pool`]).
 //!
 //! Every arrow points down: `check` → `import` → `odoo`, `transport` → `config` → `mapping` →
 //! `ledger`, `schema`, `report`, `operation`, `error`.
@@ -38,6 +41,7 @@
 
 pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod import;
 pub mod ledger;

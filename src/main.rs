@@ -40,9 +40,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run import flows: `--once` does one pass and exits (0: every taken file archived — in a
-    /// dry run, would be; 1: a file went (would go) to error/ or work was left waiting;
-    /// 2: configuration or usage error).
+    /// Run the daemon (flows on their schedules, watched inboxes, the HTTP endpoints) until
+    /// SIGTERM/SIGINT; `--once` does one pass over import flows and exits (0: every taken file
+    /// archived — in a dry run, would be; 1: a file went (would go) to error/ or work was left
+    /// waiting; 2: configuration or usage error).
     Run {
         /// One pass over the flows, then exit.
         #[arg(long)]
@@ -76,7 +77,8 @@ enum Command {
     /// Test the config, every partner (host key, login, folders) and Odoo (login, models,
     /// fields, rights): a table; exit 0 only when all is well.
     Check,
-    /// Per flow: files archived, failed, waiting; last activity.
+    /// Per flow: last run and result, next run, files archived, failed, waiting, the oldest
+    /// waiting, failed files with the first line of their report. Works while the daemon runs.
     Status {
         #[arg(long)]
         json: bool,
@@ -214,10 +216,15 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         return code;
     }
     if !once {
-        eprintln!(
-            "error: the daemon (`run` without `--once`) is not available in this version; use `run --once` from a timer (see deploy/)"
-        );
-        return 2;
+        if !flows.is_empty() {
+            eprintln!("error: the daemon runs every flow; name flows only with `run --once`");
+            return 2;
+        }
+        let ledger = match open_ledger(&config) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        return edi_bridge::daemon::run(config, ledger).await;
     }
     // Export flows are read from the config so it stays valid, but not run by this version.
     let exports: Vec<&str> = config
@@ -425,60 +432,21 @@ fn status(config: &Config, json: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let mut rows = Vec::new();
-    for flow in config.flows.keys() {
-        match ledger.counts(flow) {
-            Ok(c) => rows.push(c),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
+    let now = jiff::Timestamp::now().as_millisecond();
+    let rows = match edi_bridge::daemon::status::flows(config, &ledger, now) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
         }
-    }
-    let when = |ms: Option<i64>| {
-        ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-            .map(|t| t.to_string())
     };
     if json {
-        let value: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "flow": c.flow, "archived": c.archived, "failed": c.failed,
-                    "waiting": c.waiting, "in_progress": c.in_progress,
-                    "oldest_waiting": when(c.oldest_waiting_ms),
-                    "last_archived": when(c.last_archived_ms),
-                    "last_activity": when(c.last_activity_ms),
-                    "waiting_because": c.waiting_because.as_ref().map(|(file, why)| {
-                        serde_json::json!({ "file": file, "why": why })
-                    }),
-                })
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
-        return 0;
-    }
-    println!(
-        "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<25} oldest waiting since",
-        "flow", "archived", "failed", "waiting", "in progress", "last activity"
-    );
-    for c in &rows {
-        println!(
-            "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<25} {}",
-            c.flow,
-            c.archived,
-            c.failed,
-            c.waiting,
-            c.in_progress,
-            when(c.last_activity_ms).unwrap_or_else(|| "never".into()),
-            when(c.oldest_waiting_ms).unwrap_or_else(|| "-".into())
-        );
-        if let Some((file, why)) = &c.waiting_because {
-            println!("  {file} waits: {why}");
-        }
+    } else {
+        print!("{}", edi_bridge::daemon::status::render(&rows));
     }
     0
 }

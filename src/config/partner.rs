@@ -16,6 +16,11 @@ pub struct Partner {
     pub timezone: jiff::tz::TimeZone,
     /// Sessions open at once to this partner (default 2).
     pub max_sessions: usize,
+    /// The local folder the partner's paths are under, when edi-bridge can see them: a
+    /// local-folder partner's `root`, or an SFTP partner's `local_root` (edi-bridge runs on
+    /// the SFTP host; e.g. the partner's chroot, or "/" without one). The daemon watches the
+    /// inboxes there.
+    pub local_root: Option<PathBuf>,
 }
 
 /// An SFTP server (`host`) or a local folder tree (`root`).
@@ -77,7 +82,7 @@ pub enum HostKeyPolicy {
 }
 
 /// Keys that only make sense for an SFTP partner.
-const SFTP_KEYS: [&str; 12] = [
+const SFTP_KEYS: [&str; 13] = [
     "host",
     "port",
     "user",
@@ -90,6 +95,7 @@ const SFTP_KEYS: [&str; 12] = [
     "connect_timeout",
     "timeout",
     "keepalive",
+    "local_root",
 ];
 
 pub(super) fn parse_partner(name: &str, mut t: Node) -> Result<Partner, ConfigError> {
@@ -101,6 +107,7 @@ pub(super) fn parse_partner(name: &str, mut t: Node) -> Result<Partner, ConfigEr
         .take("max_sessions")
         .map(|i| i.count(1..=64))
         .transpose()?;
+    let local_root;
     let transport = match (t.has("host"), t.take("root")) {
         (true, Some(root)) => {
             return Err(root.err(
@@ -117,9 +124,13 @@ pub(super) fn parse_partner(name: &str, mut t: Node) -> Result<Partner, ConfigEr
                      timezone and max_sessions",
                 ));
             }
+            local_root = Some(root.clone());
             PartnerTransport::Local { root }
         }
-        (true, None) => PartnerTransport::Sftp(parse_sftp(&mut t)?),
+        (true, None) => {
+            local_root = t.take("local_root").map(|i| i.path()).transpose()?;
+            PartnerTransport::Sftp(parse_sftp(&mut t)?)
+        }
         (false, None) => {
             return Err(t.cx.err(
                 &t.key,
@@ -133,6 +144,7 @@ pub(super) fn parse_partner(name: &str, mut t: Node) -> Result<Partner, ConfigEr
         transport,
         timezone,
         max_sessions: max_sessions.unwrap_or(2),
+        local_root,
     })
 }
 

@@ -1811,3 +1811,33 @@ fn confirm_delivery_mapping_rules() {
         "set_stock setting",
     );
 }
+
+#[test]
+fn daemon_keys_server_allow_stop_timeout_and_local_root() {
+    let c = parse(&format!(
+        "{ODOO}[server]\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]\nstop_timeout = \"5s\"\n{ACME}local_root = \"/srv/sftp/acme\"\n{DEMO}"
+    ));
+    assert_eq!(c.server.allow.len(), 2);
+    assert_eq!(c.server.stop_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(
+        c.partners["acme"].local_root.as_deref(),
+        Some(Path::new("/srv/sftp/acme"))
+    );
+    assert!(
+        c.partners["demo"]
+            .local_root
+            .as_deref()
+            .unwrap()
+            .ends_with("demo")
+    );
+    refused(
+        &format!("{ODOO}[server]\nallow = [\"10.0.0.0/40\"]\n"),
+        "server.allow[0]",
+        "10.0.0.0/8",
+    );
+    refused(
+        &format!("{ODOO}\n[partners.demo]\nroot = \"demo\"\nlocal_root = \"/\"\n"),
+        "partners.demo.local_root",
+        "SFTP setting",
+    );
+}

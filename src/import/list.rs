@@ -54,6 +54,13 @@ impl Runner {
                     .observe(&flow.name, &entry.name, entry.size, entry.mtime, now)
                     .map_err(|e| e.to_string())?
             };
+            // Closed after writing, as a watcher saw it, and unchanged since: a strong sign
+            // the writer is done, so `settle` is not waited for.
+            let since = if self.was_closed(&flow.name, entry) {
+                since.min(now - millis(import.settle))
+            } else {
+                since
+            };
             match settle::assess(import, entry, since, now, &names) {
                 Readiness::Ready => {
                     match self.looks_truncated(t, import, entry, since, now).await {

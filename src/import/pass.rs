@@ -3,10 +3,13 @@
 //! and finished. Operations of all files taken in the pass are applied together, so records of
 //! several files share Odoo batches while outcomes, reports and the ledger stay per file.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tracing::Instrument;
 
 use super::claim::{Early, Mapping, Prepared};
 use crate::config::{Config, Direction, Flow, ImportFlow, Partner};
@@ -14,6 +17,7 @@ use crate::error::Consequence;
 use crate::ledger::{FileRecord, Ledger, State, holder_name};
 use crate::odoo::client::OdooClient;
 use crate::report::{Problem, RecordCounts, Stage};
+use crate::transport::pool::Sessions;
 use crate::transport::{self, AnyTransport, Entry, Transport, TransportError};
 
 /// Files validated and mapped at once beside the download of the next (the machine's cores
@@ -78,6 +82,13 @@ pub struct Runner {
     pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
     /// The Odoo connection, opened when the first file needs it.
     pub(super) odoo: tokio::sync::OnceCell<OdooClient>,
+    /// Sessions to partners: one per pass (`run --once`) or kept between polls (the daemon).
+    pub(super) sessions: Sessions,
+    /// Set when the process is stopping: passes take no new file, finish those in hand.
+    pub(super) stopping: AtomicBool,
+    /// Files a folder watcher saw closed after writing, by (flow, name): (size, mtime). A
+    /// listing that finds the file unchanged counts it as settled.
+    pub(super) closed: Mutex<HashMap<(String, String), (u64, i64)>>,
 }
 
 /// How the completeness rule is applied in this pass.
@@ -98,6 +109,11 @@ pub(super) fn crash_point(point: &str) {
     }
 }
 
+/// The span of one file's work: its flow, partner and name on every line logged inside.
+pub(super) fn file_span(flow: &Flow, name: &str) -> tracing::Span {
+    tracing::info_span!("file", flow = %flow.name, partner = %flow.partner, file = %name)
+}
+
 pub(super) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -110,6 +126,56 @@ impl Runner {
             holder: holder_name(),
             out: Arc::new(Mutex::new(out)),
             odoo: tokio::sync::OnceCell::new(),
+            sessions: Sessions::per_pass(),
+            stopping: AtomicBool::new(false),
+            closed: Mutex::default(),
+        }
+    }
+
+    /// The same runner with these sessions (the daemon keeps them open between polls).
+    pub fn with_sessions(mut self, sessions: Sessions) -> Runner {
+        self.sessions = sessions;
+        self
+    }
+
+    /// The sessions to partners.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Stops taking new files: passes under way finish the files they hold and end.
+    pub fn stop_taking(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// A folder watcher saw `name` in `flow`'s inbox closed after writing, at this size and
+    /// mtime: the next listing that finds it unchanged takes it without waiting `settle`
+    /// (the other completeness rules still apply).
+    pub fn closed_after_write(&self, flow: &str, name: &str, size: u64, mtime: i64) {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a signal that no listing consumed is only a hint.
+        if closed.len() > 10_000 {
+            closed.clear();
+        }
+        closed.insert((flow.to_string(), name.to_string()), (size, mtime));
+    }
+
+    /// Whether `entry` of `flow` was seen closed after writing as it is now. A signal about
+    /// an earlier state of the file is dropped.
+    pub(super) fn was_closed(&self, flow: &str, entry: &Entry) -> bool {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (flow.to_string(), entry.name.clone());
+        match closed.get(&key) {
+            Some(&(size, mtime)) if size == entry.size && mtime == entry.mtime => true,
+            Some(_) => {
+                closed.remove(&key);
+                false
+            }
+            None => false,
         }
     }
 
@@ -160,8 +226,8 @@ impl Runner {
         listing: Listing,
         summary: &mut PassSummary,
     ) {
-        let mut t = match AnyTransport::connect(partner).await {
-            Ok(t) => t,
+        let mut session = match self.sessions.checkout(partner).await {
+            Ok(s) => s,
             Err(e) => {
                 let what = match e.consequence() {
                     Consequence::Retry => {
@@ -176,6 +242,7 @@ impl Runner {
                 return;
             }
         };
+        let t = &mut session.transport;
         let mut ready: Vec<(&Flow, &ImportFlow, Vec<Entry>)> = Vec::new();
         let mut wait_until: Option<i64> = None;
         for (flow, import) in flows {
@@ -183,7 +250,7 @@ impl Runner {
             let repaired = if self.config.odoo.dry_run {
                 Ok(())
             } else {
-                self.repair(&mut t, flow, import).await
+                self.repair(t, flow, import).await
             };
             if let Err(e) = repaired {
                 summary
@@ -191,10 +258,7 @@ impl Runner {
                     .push((flow.name.clone(), format!("repairing earlier work: {e}")));
                 continue;
             }
-            match self
-                .assess_inbox(&mut t, flow, import, summary, false)
-                .await
-            {
+            match self.assess_inbox(t, flow, import, summary, false).await {
                 Ok((files, until)) => {
                     wait_until = wait_until.max(until);
                     ready.push((flow, import, files));
@@ -210,19 +274,17 @@ impl Runner {
             summary.not_ready.clear();
             summary.unread.clear();
             for (flow, import, files) in ready.iter_mut() {
-                match self.assess_inbox(&mut t, flow, import, summary, true).await {
+                match self.assess_inbox(t, flow, import, summary, true).await {
                     Ok((again, _)) => *files = again,
                     Err(e) => summary.stopped.push((flow.name.clone(), e)),
                 }
             }
         }
         for (flow, import, files) in ready {
-            self.flow_files(&mut t, partner, flow, import, files, summary)
+            self.flow_files(t, partner, flow, import, files, summary)
                 .await;
         }
-        if let Err(e) = t.close().await {
-            tracing::debug!("closing the session to {}: {e}", partner.name);
-        }
+        self.sessions.checkin(partner, session).await;
     }
 
     pub(super) async fn flow_files(
@@ -246,6 +308,14 @@ impl Runner {
                     flow.name.clone(),
                     entry.name.clone(),
                     format!("waits for {older}, written before it, to be taken first"),
+                ));
+                continue;
+            }
+            if self.is_stopping() {
+                summary.not_ready.push((
+                    flow.name.clone(),
+                    entry.name.clone(),
+                    "edi-bridge is stopping; taken by the next run".into(),
                 ));
                 continue;
             }
@@ -285,7 +355,10 @@ impl Runner {
                 && rec.deaths >= import.max_attempts
                 && matches!(rec.state, State::Claimed | State::Fetched | State::Applying)
             {
-                let outcome = self.set_aside(t, partner, flow, import, &rec, &entry).await;
+                let outcome = self
+                    .set_aside(t, partner, flow, import, &rec, &entry)
+                    .instrument(file_span(flow, &entry.name))
+                    .await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -295,7 +368,10 @@ impl Runner {
             let resumed = rec.tries > 1;
             // A file whose Odoo writes completed before a crash is only archived.
             if matches!(rec.state, State::Applied | State::Archiving) {
-                let outcome = self.to_archive(t, partner, import, &rec, &entry).await;
+                let outcome = self
+                    .to_archive(t, partner, import, &rec, &entry)
+                    .instrument(file_span(flow, &entry.name))
+                    .await;
                 summary
                     .files
                     .push(self.settle_outcome(flow, &rec, &entry, outcome));
@@ -311,6 +387,7 @@ impl Runner {
                     })
                 } else {
                     self.finish_quarantine(t, import, &rec, &entry, &dest, true)
+                        .instrument(file_span(flow, &entry.name))
                         .await
                 };
                 summary
@@ -329,7 +406,12 @@ impl Runner {
                     continue;
                 }
             }
-            match self.fetch_and_map(t, flow, import, rec, entry).await {
+            let span = file_span(flow, &entry.name);
+            match self
+                .fetch_and_map(t, flow, import, rec, entry)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(m) => {
                     mapping.push_back(m);
                     // Files are validated and mapped on blocking threads while the next one
@@ -359,6 +441,7 @@ impl Runner {
                         &mut held_back,
                         summary,
                     )
+                    .instrument(span)
                     .await;
                 }
             }
@@ -408,7 +491,9 @@ impl Runner {
                 continue;
             }
             let outcome = if p.problems.is_empty() {
-                self.to_archive(t, partner, import, &p.rec, &p.entry).await
+                self.to_archive(t, partner, import, &p.rec, &p.entry)
+                    .instrument(file_span(flow, &p.entry.name))
+                    .await
             } else {
                 let failed: HashSet<u64> = p.problems.iter().filter_map(|x| x.record).collect();
                 let failed = failed.len() as u64
@@ -429,6 +514,7 @@ impl Runner {
                     p.problems.clone(),
                     counts,
                 )
+                .instrument(file_span(flow, &p.entry.name))
                 .await
             };
             p.discard();
@@ -569,6 +655,7 @@ impl Runner {
         entry: &Entry,
         outcome: Result<Outcome, TransportError>,
     ) -> FileOutcome {
+        let _span = file_span(flow, &entry.name).entered();
         let outcome = outcome.unwrap_or_else(|e| self.wait(rec, format!("finishing: {e}")));
         match &outcome {
             Outcome::Archived(to) => {

@@ -19,13 +19,15 @@
 //! The parts: `lease` the default lease, holder names and the liveness rule; `state` holds the state machine and the leases (every transition, the only
 //! writer of a file's state); `queries` the read-only questions of `status`, `explain` and a
 //! pass's repairs; `sightings` what the listings showed; `stock_set` which file last set each
-//! stock key, and the stale files ops force; `schema` the tables, their
+//! stock key, and the stale files ops force; `runs` the daemon's flow runs (who runs a flow now, how
+//! its last run went); `schema` the tables, their
 //! migrations and how a row reads back. This module holds the [`Ledger`] handle itself:
 //! opening, the connection, and the transactions every part runs in. `impl Ledger` is spread
 //! over the parts; everything public is re-exported here.
 
 mod lease;
 mod queries;
+mod runs;
 mod schema;
 mod sightings;
 mod state;
@@ -43,6 +45,7 @@ use schema::migrate;
 
 pub use lease::{DEFAULT_LEASE, holder_is_dead, holder_name, host_name, is_live};
 pub use queries::FlowCounts;
+pub use runs::{FlowRun, RunTaken};
 pub use schema::MIGRATIONS;
 pub use sightings::Sighting;
 pub use state::{State, allowed};

@@ -72,6 +72,20 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: how far a file's records were applied without a refusal, so that a resumed attempt
     // skips them.
     "ALTER TABLE files ADD COLUMN applied_through INTEGER;",
+    // 4: one row per flow for the daemon: who runs it now (a lease, so a shared ledger can hand
+    // a flow between instances), how its last run went, when the next is due, runs skipped.
+    "CREATE TABLE flow_runs (
+        flow TEXT PRIMARY KEY,
+        holder TEXT,
+        lease_until INTEGER,
+        started_at INTEGER,
+        finished_at INTEGER,
+        result TEXT,
+        detail TEXT,
+        last_success INTEGER,
+        next_run INTEGER,
+        skipped INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.

@@ -5,6 +5,7 @@
 //! relative to its root (a leading `/` is allowed and means the root).
 
 pub mod local;
+pub mod pool;
 pub mod sftp;
 
 use std::path::Path;

@@ -271,6 +271,7 @@ impl OdooClient {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
+            let started = std::time::Instant::now();
             let result = match self.wire {
                 Wire::Json2 => {
                     let mut body = args.clone();
@@ -297,6 +298,7 @@ impl OdooClient {
                     self.post_jsonrpc(&what, method, params).await
                 }
             };
+            crate::daemon::metrics::odoo_call(method, started.elapsed().as_secs_f64());
             match result {
                 Err(e)
                     if attempt < attempts
