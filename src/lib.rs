@@ -38,6 +38,7 @@
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod ledger;
 pub mod mapping;
