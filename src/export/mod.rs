@@ -7,6 +7,7 @@
 //! Odoo. The ledger's publications make a crash between publishing and marking harmless.
 //! [`explain`] serves `explain FLOW --record NAME`.
 
+pub mod check;
 pub mod explain;
 pub mod mark;
 pub mod pass;
