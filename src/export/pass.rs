@@ -375,6 +375,7 @@ impl Runner {
                 failed.insert(id, e.to_string());
             }
         }
+        let mut notes = Vec::new();
         for (id, _, path) in published {
             if failed.contains_key(id) {
                 continue;
@@ -390,12 +391,17 @@ impl Runner {
                 tracing::error!(flow = %flow.name, "ledger: {e}");
             }
             if export.chatter {
-                let body = format!("EDI: published as {path} (flow {})", flow.name);
-                if let Err(e) = mark::note(client, &export.model, *id, &body).await {
-                    tracing::warn!(flow = %flow.name, "record {id}: the chatter note failed: {e}");
-                }
+                notes.push(async move {
+                    let body = format!("EDI: published as {path} (flow {})", flow.name);
+                    if let Err(e) = mark::note(client, &export.model, *id, &body).await {
+                        tracing::warn!(flow = %flow.name, "record {id}: the chatter note failed: {e}");
+                    }
+                });
             }
         }
+        // One note per call (message_post takes one record); side by side up to the
+        // client's max_concurrency.
+        futures::future::join_all(notes).await;
         failed
     }
 
