@@ -24,11 +24,11 @@ use edi_bridge::ledger::Ledger;
 use serde_json::json;
 
 #[allow(dead_code)]
-#[path = "../tests/support/standin/mod.rs"]
-mod standin;
-#[allow(dead_code)]
 #[path = "../tests/support/sshd.rs"]
 mod sshd;
+#[allow(dead_code)]
+#[path = "../tests/support/standin/mod.rs"]
+mod standin;
 
 use sshd::TestSshd;
 use standin::{OdooStandin, StandinOptions};
@@ -45,7 +45,10 @@ struct Row {
 async fn main() {
     let latency_ms: u64 = std::env::var("EDI_BENCH_LATENCY_MS")
         .ok()
-        .map(|v| v.parse().expect("EDI_BENCH_LATENCY_MS is a number of milliseconds"))
+        .map(|v| {
+            v.parse()
+                .expect("EDI_BENCH_LATENCY_MS is a number of milliseconds")
+        })
         .unwrap_or(50);
     let latency = Duration::from_millis(latency_ms);
     println!(
@@ -60,9 +63,7 @@ async fn main() {
         rows.push(again);
     }
     println!();
-    println!(
-        "| scenario | pickings | published | Odoo calls | wall time | calls by kind |"
-    );
+    println!("| scenario | pickings | published | Odoo calls | wall time | calls by kind |");
     println!("|---|---:|---:|---:|---:|---|");
     for r in &rows {
         let total: u64 = r.calls.values().sum();
@@ -101,9 +102,10 @@ async fn scenario(sshd: &TestSshd, latency: Duration, n: usize, chatter: bool) -
     odoo.set_latency(latency);
 
     let dir = tempfile::tempdir().unwrap();
-    let outbox = sshd
-        .data_dir()
-        .join(format!("in/orders-{n}-{}", if chatter { "chatter" } else { "plain" }));
+    let outbox = sshd.data_dir().join(format!(
+        "in/orders-{n}-{}",
+        if chatter { "chatter" } else { "plain" }
+    ));
     let opts = odoo.options();
     let config = format!(
         r#"
@@ -154,7 +156,9 @@ chatter = {chatter}
         let runner = Runner::new(config.clone(), ledger, Box::new(std::io::sink()));
         odoo.reset_calls();
         let started = Instant::now();
-        let summary = runner.run_once(&["orders".to_string()], Listing::Once).await;
+        let summary = runner
+            .run_once(&["orders".to_string()], Listing::Once)
+            .await;
         let secs = started.elapsed().as_secs_f64();
         assert!(summary.stopped.is_empty(), "{:?}", summary.stopped);
         let published = summary

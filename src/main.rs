@@ -218,7 +218,10 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
             RecordOutcome::Failed(why) => format!("refused   {}: {why}", r.name),
             RecordOutcome::Waiting(why) => format!("waiting   {}: {why}", r.name),
             RecordOutcome::WouldPublish { path, .. } => {
-                format!("dry run   {} would be published → {path} (document on stdout)", r.name)
+                format!(
+                    "dry run   {} would be published → {path} (document on stdout)",
+                    r.name
+                )
             }
         };
         eprintln!("{:<20} {line}", r.flow);

@@ -32,7 +32,12 @@ fn odoo_section(odoo: &OdooStandin, extra: &str) -> String {
 /// The export flow `orders` of partner `acme` (or `partner`), its keys in `keys`.
 fn orders_flow(stand: &Stand, partner: &str, keys: &str) -> String {
     let outbox = if partner == "acme" {
-        stand.sshd.data_dir().join("in/orders").display().to_string()
+        stand
+            .sshd
+            .data_dir()
+            .join("in/orders")
+            .display()
+            .to_string()
     } else {
         "/in/orders".to_string()
     };
@@ -156,23 +161,37 @@ fn ready_deliveries_become_one_valid_file_each_and_are_marked_once() {
     let ready: Vec<i64> = (0..3).map(|i| x.delivery(&[5.0 + i as f64, 2.5])).collect();
     // A delivery that is not ready is not exported.
     let waiting = x.delivery(&[1.0, 1.0]);
-    x.odoo.write_record("stock.picking", waiting, json!({"state": "confirmed"}));
+    x.odoo
+        .write_record("stock.picking", waiting, json!({"state": "confirmed"}));
 
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let mut expected: Vec<String> = ready.iter().map(|&p| file_name(&x.name(p))).collect();
     expected.sort();
-    assert_eq!(files_in(&x.outbox()), expected, "one file each, no .part left");
+    assert_eq!(
+        files_in(&x.outbox()),
+        expected,
+        "one file each, no .part left"
+    );
     for &p in &ready {
         let path = x.outbox().join(file_name(&x.name(p)));
         assert_valid(&path);
         let doc = fs::read_to_string(&path).unwrap();
-        assert!(doc.contains(&format!("<Name>{}</Name>", x.name(p))), "{doc}");
+        assert!(
+            doc.contains(&format!("<Name>{}</Name>", x.name(p))),
+            "{doc}"
+        );
         assert!(doc.contains("<ProductCode>TR2-P1</ProductCode>"), "{doc}");
         assert!(doc.contains("<Barcode>4006381333931</Barcode>"), "{doc}");
-        assert!(doc.contains("Export Gadget &amp; Co &lt;large&gt;"), "{doc}");
+        assert!(
+            doc.contains("Export Gadget &amp; Co &lt;large&gt;"),
+            "{doc}"
+        );
         assert!(doc.contains("<Quantity>2.5</Quantity>"), "{doc}");
-        assert!(doc.contains("<Customer>\n    <Name>TR2 Customer GmbH</Name>"), "{doc}");
+        assert!(
+            doc.contains("<Customer>\n    <Name>TR2 Customer GmbH</Name>"),
+            "{doc}"
+        );
         assert!(doc.contains("<Street2>Hof 3</Street2>"), "{doc}");
         assert!(!doc.contains("<Carrier>"), "no delivery module: {doc}");
         assert!(x.marked(p), "marked");
@@ -182,8 +201,18 @@ fn ready_deliveries_become_one_valid_file_each_and_are_marked_once() {
     }
     assert!(!x.marked(waiting));
     // Batched: a fixed number of reads, and one write for all marks.
-    assert_eq!(x.odoo.call_count("stock.picking", "write"), 1, "{:?}", x.odoo.calls());
-    assert_eq!(x.odoo.call_count("stock.move", "read"), 1, "{:?}", x.odoo.calls());
+    assert_eq!(
+        x.odoo.call_count("stock.picking", "write"),
+        1,
+        "{:?}",
+        x.odoo.calls()
+    );
+    assert_eq!(
+        x.odoo.call_count("stock.move", "read"),
+        1,
+        "{:?}",
+        x.odoo.calls()
+    );
     assert_eq!(x.odoo.call_count("product.product", "read"), 1);
 
     // A second pass publishes nothing.
@@ -256,7 +285,11 @@ fn without_a_mark_field_the_ledger_alone_prevents_publishing_twice_and_replay_pu
     let replay = x.stand.run(&["replay", "orders", "--record", &x.name(p)]);
     assert_eq!(code(&replay), 0, "{}", stderr(&replay));
     assert!(stdout(&replay).contains("published"), "{}", stdout(&replay));
-    assert_ne!(mtime(&x.outbox().join(&file)), first, "published again on purpose");
+    assert_ne!(
+        mtime(&x.outbox().join(&file)),
+        first,
+        "published again on purpose"
+    );
     assert_eq!(files_in(&x.outbox()), vec![file]);
 }
 
@@ -276,9 +309,17 @@ fn a_kill_between_publishing_and_marking_publishes_once_and_marks_once() {
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(x.marked(p), "marked by the next run");
-    assert_eq!(x.odoo.call_count("stock.picking", "write"), 1, "marked once");
+    assert_eq!(
+        x.odoo.call_count("stock.picking", "write"),
+        1,
+        "marked once"
+    );
     assert_eq!(files_in(&x.outbox()), vec![name.clone()], "one file");
-    assert_eq!(mtime(&x.outbox().join(&name)), published_at, "not published again");
+    assert_eq!(
+        mtime(&x.outbox().join(&name)),
+        published_at,
+        "not published again"
+    );
 
     // A kill while the document is being written: the next run publishes it under the same name.
     let q = x.delivery(&[1.0, 1.0]);
@@ -287,7 +328,12 @@ fn a_kill_between_publishing_and_marking_publishes_once_and_marks_once() {
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(x.marked(q));
-    assert_eq!(files_in(&x.outbox()).len(), 2, "{:?}", files_in(&x.outbox()));
+    assert_eq!(
+        files_in(&x.outbox()).len(),
+        2,
+        "{:?}",
+        files_in(&x.outbox())
+    );
 }
 
 #[test]
@@ -296,7 +342,8 @@ fn an_sftp_server_stopped_mid_publish_leaves_no_file_under_a_final_name() {
     let p = x.delivery(&[1.0, 1.0]);
     // A note of 8 MB makes the upload last long enough to stop the server during it.
     let note = "<p>".to_string() + &"Fragile, keep upright. ".repeat(360_000) + "</p>";
-    x.odoo.write_record("stock.picking", p, json!({"note": note}));
+    x.odoo
+        .write_record("stock.picking", p, json!({"note": note}));
     let name = file_name(&x.name(p));
     let outbox = x.outbox();
     let child = x
@@ -321,7 +368,11 @@ fn an_sftp_server_stopped_mid_publish_leaves_no_file_under_a_final_name() {
     x.stand.sshd.restart();
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(files_in(&outbox), vec![name.clone()], "published, no .part left");
+    assert_eq!(
+        files_in(&outbox),
+        vec![name.clone()],
+        "published, no .part left"
+    );
     assert_valid(&outbox.join(&name));
     assert!(x.marked(p));
 }
@@ -353,13 +404,19 @@ fn a_template_producing_an_invalid_document_publishes_nothing_and_says_why() {
     assert!(notes[0].contains("OdooId"), "{notes:?}");
 
     let status = stdout(&x.stand.run(&["status"]));
-    assert!(status.contains("refused") && status.contains("OdooId"), "{status}");
+    assert!(
+        status.contains("refused") && status.contains("OdooId"),
+        "{status}"
+    );
     // A second pass fails the same way and does not note it again.
     let again = x.run();
     assert_eq!(code(&again), 1);
     assert_eq!(x.notes(p).len(), 1);
     let explained = stdout(&x.stand.run(&["explain", "orders", "--record", &x.name(p)]));
-    assert!(explained.contains("refused") && explained.contains("OdooId"), "{explained}");
+    assert!(
+        explained.contains("refused") && explained.contains("OdooId"),
+        "{explained}"
+    );
 }
 
 #[test]
@@ -395,7 +452,10 @@ fn a_dry_run_prints_the_document_and_touches_nothing() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = stdout(&out);
     assert!(doc.contains("would be published as"), "{doc}");
-    assert!(doc.contains(&format!("<Name>{}</Name>", x.name(p))), "{doc}");
+    assert!(
+        doc.contains(&format!("<Name>{}</Name>", x.name(p))),
+        "{doc}"
+    );
     assert!(files_in(&x.outbox()).is_empty());
     assert!(!x.marked(p));
     assert_eq!(x.odoo.call_count("stock.picking", "write"), 0);
@@ -406,7 +466,9 @@ fn version_run(opts: StandinOptions) {
     let x = Export::new(opts, "mark = \"x_edi_exported\"");
     let p = x.delivery(&[5.0, 3.0]);
     if delivery {
-        let carrier = x.odoo.add_record("delivery.carrier", json!({"name": "DHL Express"}));
+        let carrier = x
+            .odoo
+            .add_record("delivery.carrier", json!({"name": "DHL Express"}));
         x.odoo.write_record(
             "stock.picking",
             p,
@@ -418,8 +480,16 @@ fn version_run(opts: StandinOptions) {
     let path = x.outbox().join(file_name(&x.name(p)));
     assert_valid(&path);
     let doc = fs::read_to_string(&path).unwrap();
-    assert_eq!(doc.contains("<Carrier>DHL Express</Carrier>"), delivery, "{doc}");
-    assert_eq!(doc.contains("<TrackingRef>JD0123</TrackingRef>"), delivery, "{doc}");
+    assert_eq!(
+        doc.contains("<Carrier>DHL Express</Carrier>"),
+        delivery,
+        "{doc}"
+    );
+    assert_eq!(
+        doc.contains("<TrackingRef>JD0123</TrackingRef>"),
+        delivery,
+        "{doc}"
+    );
     assert!(doc.contains("<Quantity>5.0</Quantity>"), "{doc}");
     assert!(doc.contains("<Reserved>5.0</Reserved>"), "{doc}");
     assert!(x.marked(p));
@@ -452,16 +522,26 @@ fn check_covers_export_flows() {
     x.delivery(&[1.0, 1.0]);
     let out = x.stand.run(&["check"]);
     let text = stdout(&out);
-    assert!(text.contains("outbox") && text.contains("writable"), "{text}");
+    assert!(
+        text.contains("outbox") && text.contains("writable"),
+        "{text}"
+    );
     assert!(text.contains("mark field x_edi_exported exists"), "{text}");
     assert!(text.contains("domain fields exist"), "{text}");
     assert!(text.contains("renders a valid document"), "{text}");
-    assert!(text.contains("template renders a sample delivery valid"), "{text}");
+    assert!(
+        text.contains("template renders a sample delivery valid"),
+        "{text}"
+    );
 
     let broken = Export::new(StandinOptions::v18(), "mark = \"x_not_there\"");
     let out = broken.stand.run(&["check"]);
     assert_eq!(code(&out), 1);
-    assert!(stdout(&out).contains("no field x_not_there"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("no field x_not_there"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,12 +551,15 @@ async fn the_webhook_entry_exports_exactly_the_records_that_match() {
     let ready = x.delivery(&[1.0, 1.0]);
     let other = x.delivery(&[2.0, 2.0]);
     let draft = x.delivery(&[1.0, 1.0]);
-    x.odoo.write_record("stock.picking", draft, json!({"state": "confirmed"}));
+    x.odoo
+        .write_record("stock.picking", draft, json!({"state": "confirmed"}));
     let config = Arc::new(edi_bridge::config::Config::load(&x.stand.config).unwrap());
     let ledger = edi_bridge::ledger::Ledger::open(&config.ledger.path).unwrap();
-    let runner =
-        edi_bridge::import::pass::Runner::new(config, ledger, Box::new(std::io::sink()));
-    let outcomes = runner.export_records("orders", &[ready, draft]).await.unwrap();
+    let runner = edi_bridge::import::pass::Runner::new(config, ledger, Box::new(std::io::sink()));
+    let outcomes = runner
+        .export_records("orders", &[ready, draft])
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), 2);
     assert!(
         matches!(&outcomes[0], (id, IdOutcome::Published(path)) if *id == ready && path.ends_with(&file_name(&x.name(ready)))),

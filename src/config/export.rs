@@ -40,9 +40,8 @@ pub enum Template {
 }
 
 /// The placeholders `filename` may use.
-pub const FILENAME_PLACEHOLDERS: &[&str] = &[
-    "name", "id", "origin", "yyyy", "mm", "dd", "HH", "MM", "SS",
-];
+pub const FILENAME_PLACEHOLDERS: &[&str] =
+    &["name", "id", "origin", "yyyy", "mm", "dd", "HH", "MM", "SS"];
 
 pub(super) fn parse_export(t: &mut Node) -> Result<ExportFlow, ConfigError> {
     let outbox = t
@@ -72,7 +71,9 @@ pub(super) fn parse_export(t: &mut Node) -> Result<ExportFlow, ConfigError> {
             } else if text.starts_with("builtin:") {
                 return Err(cx.err(
                     &key,
-                    format!("no built-in template {text:?}; the built-in one is \"builtin:picking\""),
+                    format!(
+                        "no built-in template {text:?}; the built-in one is \"builtin:picking\""
+                    ),
                 ));
             } else {
                 Template::File(item.existing_file()?)

@@ -1076,22 +1076,30 @@ fn export_flows_are_read_leniently() {
         "missing",
     );
     refused(
-        &format!("{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"out/{{name}}.xml\"\n"),
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"out/{{name}}.xml\"\n"
+        ),
         "flows.e.filename",
         "names a folder",
     );
     refused(
-        &format!("{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{origin}}.xml\"\n"),
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{origin}}.xml\"\n"
+        ),
         "flows.e.filename",
         "same file name",
     );
     refused(
-        &format!("{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{nam}}.xml\"\n"),
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{nam}}.xml\"\n"
+        ),
         "flows.e.filename",
         "unknown placeholder {nam}",
     );
     refused(
-        &format!("{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\ntemplate = \"builtin:invoice\"\n"),
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\ntemplate = \"builtin:invoice\"\n"
+        ),
         "flows.e.template",
         "no built-in template",
     );

@@ -18,7 +18,12 @@ pub fn template(config: &Config, flow: &Flow, export: &ExportFlow) -> Check {
         Ok(r) => r,
         Err(e) => return Check::fail(subject, e),
     };
-    match renderer.render(&flow.name, &sample_picking(), "WH_OUT_00042.xml", "2026-11-29T12:00:00Z") {
+    match renderer.render(
+        &flow.name,
+        &sample_picking(),
+        "WH_OUT_00042.xml",
+        "2026-11-29T12:00:00Z",
+    ) {
         Ok(_) => Check::ok(
             subject,
             format!(
@@ -28,7 +33,10 @@ pub fn template(config: &Config, flow: &Flow, export: &ExportFlow) -> Check {
         ),
         Err(refusal) => Check::fail(
             subject,
-            format!("a sample delivery: {refusal}: fix `flows.{}.template`", flow.name),
+            format!(
+                "a sample delivery: {refusal}: fix `flows.{}.template`",
+                flow.name
+            ),
         ),
     }
 }
@@ -58,7 +66,10 @@ pub async fn odoo(
     let mut named = Vec::new();
     domain_fields(&export.domain, &mut named);
     let names: Vec<&str> = named.iter().map(String::as_str).collect();
-    match client.fields_get(&export.model, Some(&names), &["type"]).await {
+    match client
+        .fields_get(&export.model, Some(&names), &["type"])
+        .await
+    {
         Ok(known) => {
             let missing: Vec<&str> = names
                 .iter()
@@ -68,7 +79,11 @@ pub async fn odoo(
             checks.push(if missing.is_empty() {
                 Check::ok(
                     &subject,
-                    format!("domain fields exist on {} ({})", export.model, names.join(", ")),
+                    format!(
+                        "domain fields exist on {} ({})",
+                        export.model,
+                        names.join(", ")
+                    ),
                 )
             } else {
                 Check::fail(
@@ -107,10 +122,14 @@ pub async fn odoo(
     match select::read_pickings(client, &fields, &[record]).await {
         Ok(pickings) => {
             for p in pickings {
-                checks.push(match renderer.render(&flow.name, &p, "check.xml", "2026-11-29T12:00:00Z") {
-                    Ok(_) => Check::ok(&subject, format!("{} renders a valid document", p.name)),
-                    Err(refusal) => Check::fail(&subject, format!("{}: {refusal}", p.name)),
-                });
+                checks.push(
+                    match renderer.render(&flow.name, &p, "check.xml", "2026-11-29T12:00:00Z") {
+                        Ok(_) => {
+                            Check::ok(&subject, format!("{} renders a valid document", p.name))
+                        }
+                        Err(refusal) => Check::fail(&subject, format!("{}: {refusal}", p.name)),
+                    },
+                );
             }
         }
         Err(e) => checks.push(Check::fail(&subject, format!("reading a record: {e}"))),
@@ -121,7 +140,11 @@ pub async fn odoo(
 fn domain_fields(domain: &Value, out: &mut Vec<String>) {
     if let Some(items) = domain.as_array() {
         for item in items {
-            if let Some(field) = item.as_array().and_then(|c| c.first()).and_then(Value::as_str) {
+            if let Some(field) = item
+                .as_array()
+                .and_then(|c| c.first())
+                .and_then(Value::as_str)
+            {
                 let field = field.split('.').next().unwrap_or(field).to_string();
                 if !out.contains(&field) {
                     out.push(field);

@@ -18,9 +18,13 @@ pub async fn explain_record(
     flow: &str,
     name: &str,
 ) -> Result<String, String> {
-    let flow_cfg = config.flow(flow).ok_or_else(|| format!("no flow named {flow}"))?;
+    let flow_cfg = config
+        .flow(flow)
+        .ok_or_else(|| format!("no flow named {flow}"))?;
     let Direction::Export(export) = &flow_cfg.direction else {
-        return Err(format!("flow {flow} is an import flow: use `explain {flow} FILE`"));
+        return Err(format!(
+            "flow {flow} is an import flow: use `explain {flow} FILE`"
+        ));
     };
     let mut out = String::new();
     let history = ledger
@@ -32,13 +36,20 @@ pub async fn explain_record(
             .unwrap_or_default()
     };
     if history.is_empty() {
-        let _ = writeln!(out, "{name}: the ledger has no publication of it in flow {flow}.");
+        let _ = writeln!(
+            out,
+            "{name}: the ledger has no publication of it in flow {flow}."
+        );
     } else {
         let _ = writeln!(out, "{name}: publications in flow {flow}:");
         for p in &history {
             let state = match p.state {
-                PubState::Publishing => "being published (unfinished: an outage or a crash; the next pass publishes it again under the same name)",
-                PubState::Published => "published, not marked in Odoo yet (the next pass marks it without publishing again)",
+                PubState::Publishing => {
+                    "being published (unfinished: an outage or a crash; the next pass publishes it again under the same name)"
+                }
+                PubState::Published => {
+                    "published, not marked in Odoo yet (the next pass marks it without publishing again)"
+                }
                 PubState::Done => "published and marked",
                 PubState::Failed => "refused: nothing was published",
             };
@@ -47,7 +58,11 @@ pub async fn explain_record(
                 "  {} {}{}: {state}{}{}",
                 when(p.updated_at),
                 transport_path(&export.outbox, &p.file_name),
-                if p.replay { " (replayed on purpose)" } else { "" },
+                if p.replay {
+                    " (replayed on purpose)"
+                } else {
+                    ""
+                },
                 p.sha256
                     .as_deref()
                     .map(|s| format!(", sha256 {}", &s[..s.len().min(16)]))
@@ -60,7 +75,10 @@ pub async fn explain_record(
         }
     }
     if config.odoo.connection.is_none() {
-        let _ = writeln!(out, "No Odoo server is configured: cannot say whether it matches the domain now.");
+        let _ = writeln!(
+            out,
+            "No Odoo server is configured: cannot say whether it matches the domain now."
+        );
         return Ok(out);
     }
     let client = OdooClient::connect(&config.odoo)
@@ -80,7 +98,11 @@ pub async fn explain_record(
         .await
         .map_err(|e| format!("Odoo: {e}"))?;
     let Some(record) = found.first() else {
-        let _ = writeln!(out, "Odoo has no {} named {name}: it is never exported.", export.model);
+        let _ = writeln!(
+            out,
+            "Odoo has no {} named {name}: it is never exported.",
+            export.model
+        );
         return Ok(out);
     };
     let id = record.get("id").and_then(Value::as_i64).unwrap_or(0);
@@ -98,10 +120,14 @@ pub async fn explain_record(
         if matches { "matches" } else { "does not match" },
         export.domain
     );
-    let marked = fields
-        .mark
-        .as_ref()
-        .map(|(field, _)| (field, record.get(field).is_some_and(|v| !matches!(v, Value::Bool(false) | Value::Null))));
+    let marked = fields.mark.as_ref().map(|(field, _)| {
+        (
+            field,
+            record
+                .get(field)
+                .is_some_and(|v| !matches!(v, Value::Bool(false) | Value::Null)),
+        )
+    });
     if let Some((field, set)) = &marked {
         let _ = writeln!(
             out,

@@ -142,14 +142,18 @@ impl Runner {
             return Err(format!("flow {} is not an export flow", flow.name));
         }
         let mut summary = PassSummary::default();
-        self.export_flow(flow, Scope::Replay(name), &mut summary).await;
+        self.export_flow(flow, Scope::Replay(name), &mut summary)
+            .await;
         if let Some((_, why)) = summary.stopped.first() {
             return Err(why.clone());
         }
-        summary
-            .records
-            .pop()
-            .ok_or_else(|| format!("flow {}: no {} named {name} in Odoo", flow.name, model_of(flow)))
+        summary.records.pop().ok_or_else(|| {
+            format!(
+                "flow {}: no {} named {name} in Odoo",
+                flow.name,
+                model_of(flow)
+            )
+        })
     }
 
     async fn export_flow(&self, flow: &Flow, scope: Scope<'_>, summary: &mut PassSummary) {
@@ -175,7 +179,13 @@ impl Runner {
             // A dry run without a server: the document of a sample delivery shows what would
             // be published.
             let picking = select::sample_picking();
-            let outcome = self.render_dry(flow, export, &renderer, &picking, " (a sample delivery: no Odoo server is configured)");
+            let outcome = self.render_dry(
+                flow,
+                export,
+                &renderer,
+                &picking,
+                " (a sample delivery: no Odoo server is configured)",
+            );
             summary.records.push(RecordResult {
                 flow: flow.name.clone(),
                 name: picking.name.clone(),
@@ -277,13 +287,16 @@ impl Runner {
                 Ok(document) => document,
                 Err(refusal) => {
                     let why = refusal.to_string();
-                    self.refused(client, flow, export, picking, &name, &refusal).await;
+                    self.refused(client, flow, export, picking, &name, &refusal)
+                        .await;
                     summary.records.push(result(RecordOutcome::Failed(why)));
                     continue;
                 }
             };
             if let Some(why) = &outage {
-                summary.records.push(result(RecordOutcome::Waiting(why.clone())));
+                summary
+                    .records
+                    .push(result(RecordOutcome::Waiting(why.clone())));
                 continue;
             }
             let sha256 = hex::encode(Sha256::digest(&document));
@@ -336,7 +349,9 @@ impl Runner {
             let _ = t.close().await;
         }
         crash_point("export-published");
-        let marked = self.finish_published(client, flow, export, &fields, &published).await;
+        let marked = self
+            .finish_published(client, flow, export, &fields, &published)
+            .await;
         for (id, name, path) in published {
             let outcome = match marked.get(&id) {
                 None => RecordOutcome::Published(path),
@@ -478,7 +493,11 @@ impl Runner {
     ) -> RecordOutcome {
         let partner = &self.config.partners[&flow.partner];
         let now = jiff::Timestamp::now();
-        let name = file_name(&export.filename, picking, &now.to_zoned_datetime(partner.timezone.clone()));
+        let name = file_name(
+            &export.filename,
+            picking,
+            &now.to_zoned_datetime(partner.timezone.clone()),
+        );
         let path = crate::transport::join(&export.outbox, &name);
         let generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         match renderer.render(&flow.name, picking, &name, &generated_at) {

@@ -73,7 +73,9 @@ mod tests {
 
     #[test]
     fn file_names_come_from_the_record_and_are_safe() {
-        let now: Zoned = "2026-11-29T21:05:09+01:00[Europe/Brussels]".parse().unwrap();
+        let now: Zoned = "2026-11-29T21:05:09+01:00[Europe/Brussels]"
+            .parse()
+            .unwrap();
         let p = sample_picking();
         assert_eq!(file_name("{name}.xml", &p, &now), "WH_OUT_00042.xml");
         assert_eq!(

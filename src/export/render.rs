@@ -80,10 +80,11 @@ impl Renderer {
         env.set_auto_escape_callback(|_| AutoEscape::Custom("xml".into()));
         env.set_formatter(xml_formatter);
         env.add_template_owned("document", source).map_err(|e| {
-            format!("the template of flow {flow} does not compile: {e:#}: fix `flows.{flow}.template`")
+            format!(
+                "the template of flow {flow} does not compile: {e:#}: fix `flows.{flow}.template`"
+            )
         })?;
-        schema::check_schema(&schema)
-            .map_err(|e| format!("{e}: fix `flows.{flow}.schema`"))?;
+        schema::check_schema(&schema).map_err(|e| format!("{e}: fix `flows.{flow}.schema`"))?;
         Ok(Renderer { env, schema })
     }
 
@@ -139,7 +140,12 @@ fn builtin_schema(spool: &Path) -> Result<PathBuf, String> {
                 std::fs::write(&part, PICKING_XSD)?;
                 std::fs::rename(&part, &path)
             })
-            .map_err(|e| format!("cannot write the built-in schema to {}: {e}", path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot write the built-in schema to {}: {e}",
+                    path.display()
+                )
+            })?;
     }
     Ok(path)
 }
@@ -203,18 +209,33 @@ mod tests {
     #[test]
     fn the_builtin_document_is_valid_and_escaped() {
         let dir = tempfile::tempdir().unwrap();
-        let r = Renderer::build("orders", &export(Template::BuiltinPicking, None), dir.path())
-            .unwrap();
+        let r = Renderer::build(
+            "orders",
+            &export(Template::BuiltinPicking, None),
+            dir.path(),
+        )
+        .unwrap();
         let doc = r
-            .render("orders", &sample_picking(), "WH_OUT_00042.xml", "2026-11-29T20:00:00Z")
+            .render(
+                "orders",
+                &sample_picking(),
+                "WH_OUT_00042.xml",
+                "2026-11-29T20:00:00Z",
+            )
             .unwrap();
         let text = String::from_utf8(doc).unwrap();
         assert!(text.contains("<Name>WH/OUT/00042</Name>"), "{text}");
-        assert!(text.contains("<Note>Leave at the back door &amp; ring twice</Note>"), "{text}");
+        assert!(
+            text.contains("<Note>Leave at the back door &amp; ring twice</Note>"),
+            "{text}"
+        );
         assert!(text.contains("<ProductName>TR2 Export Gadget &lt;large&gt;</ProductName>"));
         assert!(text.contains("<Quantity>2.5</Quantity>"), "{text}");
         assert!(text.contains("<CountryCode>DE</CountryCode>"));
-        assert!(!text.contains("<TrackingRef>"), "absent values leave no element");
+        assert!(
+            !text.contains("<TrackingRef>"),
+            "absent values leave no element"
+        );
     }
 
     #[test]
@@ -244,7 +265,10 @@ mod tests {
         std::fs::write(&template, "<x>{{ picking.nam }}</x>").unwrap();
         let r = Renderer::build(
             "orders",
-            &export(Template::File(template), Some(dir.path().join("picking.xsd"))),
+            &export(
+                Template::File(template),
+                Some(dir.path().join("picking.xsd")),
+            ),
             dir.path(),
         )
         .unwrap();
@@ -256,6 +280,9 @@ mod tests {
 
     #[test]
     fn xml_escaping_drops_what_xml_cannot_hold() {
-        assert_eq!(xml_escape("a<b>&\"'\u{1}c\n"), "a&lt;b&gt;&amp;&quot;&apos;c\n");
+        assert_eq!(
+            xml_escape("a<b>&\"'\u{1}c\n"),
+            "a&lt;b&gt;&amp;&quot;&apos;c\n"
+        );
     }
 }

@@ -157,7 +157,11 @@ pub async fn resolve_fields(
     let mark = match &export.mark {
         None => None,
         Some(field) => {
-            let kind = match known.get(field).and_then(|f| f.get("type")).and_then(Value::as_str) {
+            let kind = match known
+                .get(field)
+                .and_then(|f| f.get("type"))
+                .and_then(Value::as_str)
+            {
                 None => {
                     return Err(SelectError::Setup(format!(
                         "{} has no field {field} (`mark`): create it in Odoo (a boolean or \
@@ -313,7 +317,8 @@ pub async fn read_pickings(
                 .filter_map(|m| moves.get(&m).map(|mv| (m, mv)))
                 .enumerate()
                 .map(|(i, (m, mv))| {
-                    let (pid, display) = many2one(mv.get("product_id")).unwrap_or((0, String::new()));
+                    let (pid, display) =
+                        many2one(mv.get("product_id")).unwrap_or((0, String::new()));
                     let product = products.get(&pid);
                     Line {
                         number: i + 1,
@@ -322,11 +327,12 @@ pub async fn read_pickings(
                             id: pid,
                             code: product.and_then(|x| text(x.get("default_code"))),
                             barcode: product.and_then(|x| text(x.get("barcode"))),
-                            name: product
-                                .and_then(|x| text(x.get("name")))
-                                .unwrap_or(display),
+                            name: product.and_then(|x| text(x.get("name"))).unwrap_or(display),
                         },
-                        quantity: mv.get("product_uom_qty").and_then(Value::as_f64).unwrap_or(0.0),
+                        quantity: mv
+                            .get("product_uom_qty")
+                            .and_then(Value::as_f64)
+                            .unwrap_or(0.0),
                         reserved: mv.get("quantity").and_then(Value::as_f64),
                         unit: many2one(mv.get("product_uom"))
                             .map(|(_, n)| n)
@@ -339,7 +345,9 @@ pub async fn read_pickings(
                 name: text(p.get("name")).unwrap_or_default(),
                 origin: text(p.get("origin")),
                 scheduled_date: text(p.get("scheduled_date")).map(|d| iso_utc(&d)),
-                note: text(p.get("note")).map(|n| html_to_text(&n)).filter(|n| !n.is_empty()),
+                note: text(p.get("note"))
+                    .map(|n| html_to_text(&n))
+                    .filter(|n| !n.is_empty()),
                 carrier: many2one(p.get("carrier_id")).map(|(_, n)| n),
                 tracking_ref: text(p.get("carrier_tracking_ref")),
                 delivery,
@@ -398,7 +406,10 @@ fn many2one(v: Option<&Value>) -> Option<(i64, String)> {
     match v? {
         Value::Array(pair) => Some((
             pair.first()?.as_i64()?,
-            pair.get(1).and_then(Value::as_str).unwrap_or("").to_string(),
+            pair.get(1)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         )),
         Value::Number(n) => Some((n.as_i64()?, String::new())),
         _ => None,
@@ -430,8 +441,13 @@ pub fn html_to_text(html: &str) -> String {
             rest = &rest[lt..];
             break;
         };
-        let tag = rest[lt + 1..lt + gt].trim_start_matches('/').to_ascii_lowercase();
-        let tag = tag.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+        let tag = rest[lt + 1..lt + gt]
+            .trim_start_matches('/')
+            .to_ascii_lowercase();
+        let tag = tag
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
         if matches!(tag, "p" | "br" | "div" | "li" | "tr") {
             out.push('\n');
         }
@@ -526,7 +542,10 @@ mod tests {
     #[test]
     fn odoo_values_become_document_values() {
         assert_eq!(iso_utc("2026-11-29 18:36:30"), "2026-11-29T18:36:30Z");
-        assert_eq!(many2one(Some(&json!([9, "Wood Corner"]))), Some((9, "Wood Corner".into())));
+        assert_eq!(
+            many2one(Some(&json!([9, "Wood Corner"]))),
+            Some((9, "Wood Corner".into()))
+        );
         assert_eq!(many2one(Some(&json!(false))), None);
         assert_eq!(text(Some(&json!(false))), None);
         assert_eq!(text(Some(&json!("  x "))), Some("x".into()));

@@ -158,7 +158,8 @@ impl Runner {
                 self.partner_pass(partner, &flows, listing, &mut part).await;
                 part
             });
-        let (parts, ()) = futures::future::join(futures::future::join_all(passes), export_pass).await;
+        let (parts, ()) =
+            futures::future::join(futures::future::join_all(passes), export_pass).await;
         for part in parts {
             summary.files.extend(part.files);
             summary.stopped.extend(part.stopped);

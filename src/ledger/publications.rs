@@ -437,21 +437,33 @@ mod tests {
             .publishing(&publishing(42, "WH/OUT/00042", "WH_OUT_00042.xml"), 6)
             .unwrap();
         assert_ne!(second, id);
-        assert_eq!(ledger.publications_named("orders", "WH/OUT/00042").unwrap().len(), 2);
+        assert_eq!(
+            ledger
+                .publications_named("orders", "WH/OUT/00042")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn a_refused_document_says_why_once() {
         let ledger = Ledger::open_in_memory().unwrap();
-        assert!(!ledger
-            .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "bad", 1)
-            .unwrap());
-        assert!(ledger
-            .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "bad", 2)
-            .unwrap());
-        assert!(!ledger
-            .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "worse", 3)
-            .unwrap());
+        assert!(
+            !ledger
+                .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "bad", 1)
+                .unwrap()
+        );
+        assert!(
+            ledger
+                .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "bad", 2)
+                .unwrap()
+        );
+        assert!(
+            !ledger
+                .publication_failed("orders", 7, "WH/OUT/00007", "WH_OUT_00007.xml", "worse", 3)
+                .unwrap()
+        );
         let counts = ledger.export_counts("orders").unwrap();
         assert_eq!((counts.published, counts.waiting, counts.failed), (0, 0, 1));
         assert_eq!(
