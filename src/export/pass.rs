@@ -65,7 +65,7 @@ enum Scope<'a> {
     Replay(&'a str),
 }
 
-/// A flow that cannot run now, and whether that needs a human (else it is an outage).
+/// Why a flow cannot run now (an outage, or something a human must fix), said in full.
 struct Stopped(String);
 
 impl Runner {
@@ -160,6 +160,14 @@ impl Runner {
         let Direction::Export(export) = &flow.direction else {
             return;
         };
+        let lock = self
+            .export_runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(flow.name.clone())
+            .or_default()
+            .clone();
+        let _running = lock.lock().await;
         if let Err(Stopped(why)) = self.export_flow_inner(flow, export, scope, summary).await {
             tracing::error!(flow = %flow.name, "{why}");
             summary.stopped.push((flow.name.clone(), why));

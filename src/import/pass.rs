@@ -87,6 +87,9 @@ pub struct Runner {
     pub(crate) out: Arc<Mutex<Box<dyn Write + Send>>>,
     /// The Odoo connection, opened when the first file needs it.
     pub(crate) odoo: tokio::sync::OnceCell<OdooClient>,
+    /// One lock per export flow: a webhook's export and a scheduled pass of the same flow
+    /// never run at once.
+    pub(crate) export_runs: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How the completeness rule is applied in this pass.
@@ -119,6 +122,7 @@ impl Runner {
             holder: holder_name(),
             out: Arc::new(Mutex::new(out)),
             odoo: tokio::sync::OnceCell::new(),
+            export_runs: Mutex::new(BTreeMap::new()),
         }
     }
 
