@@ -57,6 +57,14 @@ pub async fn odoo(
             return;
         }
     };
+    checks.push(Check::ok(
+        &subject,
+        match (fields.carrier, fields.tracking) {
+            (true, true) => "carrier_id and carrier_tracking_ref are read (stock_delivery)".to_string(),
+            (true, false) => "carrier_id is read; no carrier_tracking_ref on this Odoo".to_string(),
+            (false, _) => "no carrier fields on this Odoo (stock_delivery not installed): documents carry no Carrier or TrackingRef".to_string(),
+        },
+    ));
     if let Some((field, kind)) = &fields.mark {
         checks.push(Check::ok(
             &subject,

@@ -540,6 +540,44 @@ mod tests {
     }
 
     #[test]
+    fn the_selection_adds_not_marked_and_the_ids_asked_for() {
+        let export = ExportFlow {
+            outbox: "/in".into(),
+            model: "stock.picking".into(),
+            domain: json!([["state", "=", "assigned"]]),
+            template: crate::config::Template::BuiltinPicking,
+            schema: None,
+            filename: "{name}.xml".into(),
+            mark: Some("x_edi_exported".into()),
+            chatter: false,
+            note_on_failure: false,
+        };
+        let fields = Fields {
+            picking: vec!["name".into()],
+            moves: vec![],
+            carrier: false,
+            tracking: false,
+            mark: Some(("x_edi_exported".into(), MarkKind::Boolean)),
+        };
+        assert_eq!(
+            selection_domain(&export, &fields, Some(&[7, 9])),
+            json!([
+                ["state", "=", "assigned"],
+                ["x_edi_exported", "=", false],
+                ["id", "in", [7, 9]]
+            ])
+        );
+        let unmarked = Fields {
+            mark: None,
+            ..fields
+        };
+        assert_eq!(
+            selection_domain(&export, &unmarked, None),
+            json!([["state", "=", "assigned"]])
+        );
+    }
+
+    #[test]
     fn odoo_values_become_document_values() {
         assert_eq!(iso_utc("2026-11-29 18:36:30"), "2026-11-29T18:36:30Z");
         assert_eq!(
