@@ -227,7 +227,12 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         eprintln!("{:<20} {line}", r.flow);
     }
     for (flow, file, why) in &summary.not_ready {
-        eprintln!("{flow:<20} not taken {file}: {why}");
+        if file.is_empty() {
+            // A whole flow: an export flow another run is exporting now.
+            eprintln!("{flow:<20} skipped   {why}");
+        } else {
+            eprintln!("{flow:<20} not taken {file}: {why}");
+        }
     }
     for (flow, file, why) in &summary.unread {
         eprintln!("{flow:<20} waiting   {file}: {why}");

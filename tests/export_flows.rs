@@ -574,3 +574,35 @@ async fn the_webhook_entry_exports_exactly_the_records_that_match() {
     assert_eq!(again, vec![(ready, IdOutcome::NotMatching)]);
     assert!(runner.export_records("products", &[ready]).await.is_err());
 }
+
+#[test]
+fn a_flow_another_run_is_exporting_is_skipped_until_it_is_done() {
+    let x = Export::new(StandinOptions::v18(), "mark = \"x_edi_exported\"");
+    let p = x.delivery(&[1.0, 1.0]);
+    let ledger_path = x.stand.dir.path().join("edi-bridge.db");
+    let ledger = edi_bridge::ledger::Ledger::open(&ledger_path).unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    // A run on another host, alive as far as this one can tell.
+    let other = "warehouse-2:4242:1";
+    assert_eq!(
+        ledger
+            .take_export_run("orders", other, now + 600_000, now)
+            .unwrap(),
+        None
+    );
+    let out = x.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another run (warehouse-2:4242:1)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(files_in(&x.outbox()).is_empty());
+    assert!(!x.marked(p));
+
+    ledger.end_export_run("orders", other).unwrap();
+    let out = x.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(files_in(&x.outbox()), vec![file_name(&x.name(p))]);
+    assert!(x.marked(p));
+}

@@ -86,6 +86,7 @@ impl Runner {
         for part in futures::future::join_all(passes).await {
             summary.records.extend(part.records);
             summary.stopped.extend(part.stopped);
+            summary.not_ready.extend(part.not_ready);
         }
     }
 
@@ -105,7 +106,8 @@ impl Runner {
         }
         let mut summary = PassSummary::default();
         self.export_flow(flow, Scope::Ids(ids), &mut summary).await;
-        if let Some((_, why)) = summary.stopped.first() {
+        let held = summary.not_ready.first().map(|(_, _, why)| why);
+        if let Some(why) = summary.stopped.first().map(|(_, why)| why).or(held) {
             return Ok(ids
                 .iter()
                 .map(|&id| (id, IdOutcome::Failed(why.clone())))
@@ -168,9 +170,38 @@ impl Runner {
             .or_default()
             .clone();
         let _running = lock.lock().await;
+        // And not in another process either (a dry run writes nothing, so it needs no turn).
+        let dry_run = self.config.odoo.dry_run;
+        if !dry_run {
+            let lease = i64::try_from(self.config.ledger.lease.as_millis()).unwrap_or(i64::MAX);
+            let now = now_ms();
+            match self.ledger().take_export_run(
+                &flow.name,
+                &self.holder,
+                now.saturating_add(lease),
+                now,
+            ) {
+                Ok(None) => {}
+                Ok(Some(other)) => {
+                    let why = format!("another run ({other}) is exporting this flow now");
+                    tracing::info!(flow = %flow.name, "{why}");
+                    summary
+                        .not_ready
+                        .push((flow.name.clone(), String::new(), why));
+                    return;
+                }
+                Err(e) => {
+                    summary.stopped.push((flow.name.clone(), e.to_string()));
+                    return;
+                }
+            }
+        }
         if let Err(Stopped(why)) = self.export_flow_inner(flow, export, scope, summary).await {
             tracing::error!(flow = %flow.name, "{why}");
             summary.stopped.push((flow.name.clone(), why));
+        }
+        if !dry_run && let Err(e) = self.ledger().end_export_run(&flow.name, &self.holder) {
+            tracing::error!(flow = %flow.name, "ledger: {e}");
         }
     }
 

@@ -172,6 +172,7 @@ impl Runner {
         }
         summary.records.extend(exported.records);
         summary.stopped.extend(exported.stopped);
+        summary.not_ready.extend(exported.not_ready);
         summary
     }
 

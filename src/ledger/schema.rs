@@ -72,7 +72,8 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: how far a file's records were applied without a refusal, so that a resumed attempt
     // skips them.
     "ALTER TABLE files ADD COLUMN applied_through INTEGER;",
-    // 4: export flows: every publication of a record as a file in an outbox, and its state.
+    // 4: export flows: every publication of a record as a file in an outbox, and its state;
+    // which run is exporting a flow now.
     "CREATE TABLE publications (
         id INTEGER PRIMARY KEY,
         flow TEXT NOT NULL,
@@ -91,7 +92,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX publications_by_record ON publications (flow, record_id, id);
     CREATE INDEX publications_by_name ON publications (flow, record_name, id);
     CREATE INDEX publications_by_file ON publications (flow, file_name);
-    CREATE INDEX publications_by_state ON publications (flow, state);",
+    CREATE INDEX publications_by_state ON publications (flow, state);
+    CREATE TABLE export_runs (
+        flow TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL
+    );",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.
