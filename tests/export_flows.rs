@@ -606,3 +606,28 @@ fn a_flow_another_run_is_exporting_is_skipped_until_it_is_done() {
     assert_eq!(files_in(&x.outbox()), vec![file_name(&x.name(p))]);
     assert!(x.marked(p));
 }
+
+#[test]
+fn two_records_whose_names_make_the_same_file_name_never_overwrite_each_other() {
+    let x = Export::new(StandinOptions::v18(), "mark = \"x_edi_exported\"");
+    let a = x.delivery(&[1.0, 1.0]);
+    let b = x.delivery(&[2.0, 2.0]);
+    x.odoo
+        .write_record("stock.picking", a, json!({"name": "SHOP/OUT/7"}));
+    x.odoo
+        .write_record("stock.picking", b, json!({"name": "SHOP_OUT_7"}));
+    let out = x.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut expected = vec!["SHOP_OUT_7.xml".to_string(), format!("SHOP_OUT_7-{b}.xml")];
+    expected.sort();
+    assert_eq!(files_in(&x.outbox()), expected);
+    let second = fs::read_to_string(x.outbox().join(format!("SHOP_OUT_7-{b}.xml"))).unwrap();
+    assert!(second.contains("<Name>SHOP_OUT_7</Name>"), "{second}");
+    // Published again (its mark cleared), each keeps its own file.
+    x.odoo
+        .write_record("stock.picking", a, json!({"x_edi_exported": false}));
+    assert_eq!(code(&x.run()), 0);
+    assert_eq!(files_in(&x.outbox()), expected);
+    let first = fs::read_to_string(x.outbox().join("SHOP_OUT_7.xml")).unwrap();
+    assert!(first.contains("<Name>SHOP/OUT/7</Name>"), "{first}");
+}
