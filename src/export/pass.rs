@@ -216,7 +216,13 @@ impl Runner {
         let renderer = Renderer::build(&flow.name, export, &self.config.spool).map_err(Stopped)?;
         if self.config.odoo.connection.is_none() {
             // A dry run without a server: the document of a sample delivery shows what would
-            // be published.
+            // be published (in a pass; chosen records cannot be read without one).
+            if !matches!(scope, Scope::All) {
+                return Err(Stopped(
+                    "no Odoo server is configured (dry run without `url`): records cannot be read"
+                        .into(),
+                ));
+            }
             let picking = select::sample_picking();
             let outcome = self.render_dry(
                 flow,
