@@ -1,6 +1,7 @@
 //! `edi-bridge check`: tests everything a run needs, without moving a file — the config and
-//! schemas, each partner (host key, login, inbox readable, archive and error writable) and Odoo
-//! (login, the flows' models and fields, the right to write them). One line per check; each
+//! schemas, each partner (host key, login, inbox readable, archive, error and outbox
+//! writable) and Odoo (login, the flows' models and fields, the right to write them; for an
+//! export flow its domain's fields, its mark field and a document rendered and validated). One line per check; each
 //! problem says what to fix.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,14 +27,14 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Check {
+    pub(crate) fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             ok: true,
             subject: subject.into(),
             detail: detail.into(),
         }
     }
-    fn fail(subject: impl Into<String>, detail: impl Into<String>) -> Check {
+    pub(crate) fn fail(subject: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             ok: false,
             subject: subject.into(),
@@ -64,7 +65,21 @@ pub async fn run(config: &Config) -> Vec<Check> {
             });
         }
     }
+    for flow in config.flows.values() {
+        if let Direction::Export(export) = &flow.direction {
+            checks.push(crate::export::check::template(config, flow, export));
+        }
+    }
     for partner in config.partners.values() {
+        let outboxes: Vec<(&Flow, &str)> = config
+            .flows
+            .values()
+            .filter(|f| f.partner == partner.name)
+            .filter_map(|f| match &f.direction {
+                Direction::Export(e) => Some((f, e.outbox.as_str())),
+                Direction::Import(_) => None,
+            })
+            .collect();
         let flows: Vec<(&Flow, &ImportFlow)> = config
             .flows
             .values()
@@ -74,13 +89,18 @@ pub async fn run(config: &Config) -> Vec<Check> {
                 Direction::Export(_) => None,
             })
             .collect();
-        check_partner(partner, &flows, &mut checks).await;
+        check_partner(partner, &flows, &outboxes, &mut checks).await;
     }
     check_odoo(config, &mut checks).await;
     checks
 }
 
-async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks: &mut Vec<Check>) {
+async fn check_partner(
+    partner: &Partner,
+    flows: &[(&Flow, &ImportFlow)],
+    outboxes: &[(&Flow, &str)],
+    checks: &mut Vec<Check>,
+) {
     let subject = format!("partner {}", partner.name);
     let mut t = match AnyTransport::connect(partner).await {
         Ok(t) => {
@@ -134,6 +154,21 @@ async fn check_partner(partner: &Partner, flows: &[(&Flow, &ImportFlow)], checks
                 ),
             });
         }
+    }
+    for (flow, outbox) in outboxes {
+        checks.push(match writable(&mut t, outbox).await {
+            Ok(()) => Check::ok(
+                format!("flow {}", flow.name),
+                format!("outbox {outbox} writable"),
+            ),
+            Err(e) => Check::fail(
+                format!("flow {}", flow.name),
+                format!(
+                    "outbox {outbox}: {e}: fix its permissions or `flows.{}.outbox`",
+                    flow.name
+                ),
+            ),
+        });
     }
     let _ = t.close().await;
 }
@@ -235,6 +270,11 @@ async fn check_odoo(config: &Config, checks: &mut Vec<Check>) {
             return;
         }
     };
+    for flow in config.flows.values() {
+        if let Direction::Export(export) = &flow.direction {
+            crate::export::check::odoo(config, &client, flow, export, checks).await;
+        }
+    }
     let written: BTreeSet<String> = config
         .flows
         .values()

@@ -24,6 +24,15 @@
 //! 8. [`import::finish`] archives the file, or moves it to `error/` with a [`report`] a person
 //!    can read.
 //!
+//! An outgoing record travels the other way, through [`export`]: [`export::select`] selects
+//! the ready delivery orders with the flow's domain and reads them in a fixed number of
+//! batched calls, [`export::render`] renders each document (the canonical `builtin:picking` or
+//! the flow's own template) and validates it with [`schema`], [`export::publish`] writes it in
+//! the outbox atomically through [`transport`], [`export::mark`] marks the records in Odoo,
+//! and the [`ledger`] keeps every publication, so a crash between publishing and marking
+//! publishes nothing twice. [`export::pass`] runs these steps; `run --once` runs import and
+//! export flows side by side.
+//!
 //! [`import::pass`] runs a pass over these steps for every partner (one session each, side by
 //! side), after [`import::repair`] has finished what a crash left; the records of all files a
 //! pass takes share Odoo batches, while outcomes, reports and the ledger stay per file.
@@ -33,7 +42,8 @@
 //! [`daemon`] is `edi-bridge run`: flows on their schedules, watched inboxes, Odoo's webhook,
 //! the HTTP endpoints, sessions kept open between polls ([`transport::pool`]).
 //!
-//! Every arrow points down: `check` → `import` → `odoo`, `transport` → `config` → `mapping` →
+//! Every arrow points down (but one: the `Runner` of `import::pass` runs export flows too, and
+//! `export::pass` extends it): `check` → `import`, `export` → `odoo`, `transport` → `config` → `mapping` →
 //! `ledger`, `schema`, `report`, `operation`, `error`.
 //!
 //! [`error::Consequence`] is the one question every failure answers: wait and retry, send the
@@ -43,6 +53,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod ledger;
 pub mod mapping;

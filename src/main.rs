@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use edi_bridge::config::{Config, Direction};
+use edi_bridge::export::pass::RecordOutcome;
 use edi_bridge::import::claim::Early;
 use edi_bridge::import::explain;
 use edi_bridge::import::pass::{Listing, Outcome, Runner};
@@ -41,9 +42,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon (flows on their schedules, watched inboxes, the HTTP endpoints) until
-    /// SIGTERM/SIGINT; `--once` does one pass over import flows and exits (0: every taken file
-    /// archived — in a dry run, would be; 1: a file went (would go) to error/ or work was left
-    /// waiting; 2: configuration or usage error).
+    /// SIGTERM/SIGINT; `--once` does one pass over the flows and exits (0: every taken file
+    /// archived and every record published — in a dry run, would be; 1: a file went (would go)
+    /// to error/, a record's document was refused, or work was left waiting; 2: configuration
+    /// or usage error).
     Run {
         /// One pass over the flows, then exit.
         #[arg(long)]
@@ -58,14 +60,27 @@ enum Command {
         #[arg(long)]
         flow: String,
     },
-    /// Why a file in FLOW's inbox was or was not taken.
-    Explain { flow: String, file: String },
-    /// Move failed files from FLOW's error folder back into its inbox (a new attempt).
+    /// Why a file in FLOW's inbox was or was not taken; for an export flow, `--record NAME`:
+    /// why a record was or was not exported.
+    Explain {
+        flow: String,
+        /// A file name in the inbox (import flows).
+        #[arg(required_unless_present = "record")]
+        file: Option<String>,
+        /// A record's name, e.g. WH/OUT/00042 (export flows).
+        #[arg(long, conflicts_with = "file")]
+        record: Option<String>,
+    },
+    /// Move failed files from FLOW's error folder back into its inbox (a new attempt); for an
+    /// export flow, `--record NAME` publishes that record again on purpose and marks it.
     Replay {
         flow: String,
         /// File names in the error folder.
-        #[arg(required_unless_present = "all")]
+        #[arg(required_unless_present_any = ["all", "record"])]
         files: Vec<String>,
+        /// Export flows: the record to publish again, e.g. WH/OUT/00042.
+        #[arg(long, conflicts_with_all = ["files", "all", "force_stale"])]
+        record: Option<String>,
         /// Every failed file of the flow.
         #[arg(long, conflicts_with = "files")]
         all: bool,
@@ -132,12 +147,22 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run { once, flows } => runtime.block_on(run(config, once, flows)),
         Command::Validate { file, flow } => validate(&config, &file, &flow),
-        Command::Explain { flow, file } => runtime.block_on(explain_file(config, &flow, &file)),
+        Command::Explain { flow, file, record } => match (file, record) {
+            (_, Some(record)) => runtime.block_on(explain_record(config, &flow, &record)),
+            (Some(file), None) => runtime.block_on(explain_file(config, &flow, &file)),
+            (None, None) => 2,
+        },
+        Command::Replay {
+            flow,
+            record: Some(record),
+            ..
+        } => runtime.block_on(replay_record(config, &flow, &record)),
         Command::Replay {
             flow,
             files,
             all,
             force_stale,
+            record: None,
         } => runtime.block_on(replay(&config, &flow, &files, all, force_stale)),
         Command::Status { json } => status(&config, json),
         Command::Check => runtime.block_on(check(&config)),
@@ -226,25 +251,6 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         };
         return edi_bridge::daemon::run(config, ledger).await;
     }
-    // Export flows are read from the config so it stays valid, but not run by this version.
-    let exports: Vec<&str> = config
-        .flows
-        .values()
-        .filter(|f| matches!(f.direction, Direction::Export(_)))
-        .filter(|f| flows.is_empty() || flows.contains(&f.name))
-        .map(|f| f.name.as_str())
-        .collect();
-    if !exports.is_empty() {
-        let named = !flows.is_empty();
-        eprintln!(
-            "{}: export flows are not run by this version: {}",
-            if named { "error" } else { "note" },
-            exports.join(", ")
-        );
-        if named {
-            return 2;
-        }
-    }
     let ledger = match open_ledger(&config) {
         Ok(l) => l,
         Err(code) => return code,
@@ -271,8 +277,27 @@ async fn run(config: Arc<Config>, once: bool, flows: Vec<String>) -> u8 {
         };
         eprintln!("{:<20} {line}", f.flow);
     }
+    for r in &summary.records {
+        let line = match &r.outcome {
+            RecordOutcome::Published(path) => format!("published {} → {path}", r.name),
+            RecordOutcome::Failed(why) => format!("refused   {}: {why}", r.name),
+            RecordOutcome::Waiting(why) => format!("waiting   {}: {why}", r.name),
+            RecordOutcome::WouldPublish { path, .. } => {
+                format!(
+                    "dry run   {} would be published → {path} (document on stdout)",
+                    r.name
+                )
+            }
+        };
+        eprintln!("{:<20} {line}", r.flow);
+    }
     for (flow, file, why) in &summary.not_ready {
-        eprintln!("{flow:<20} not taken {file}: {why}");
+        if file.is_empty() {
+            // A whole flow: an export flow another run is exporting now.
+            eprintln!("{flow:<20} skipped   {why}");
+        } else {
+            eprintln!("{flow:<20} not taken {file}: {why}");
+        }
     }
     for (flow, file, why) in &summary.unread {
         eprintln!("{flow:<20} waiting   {file}: {why}");
@@ -360,6 +385,61 @@ async fn explain_file(config: Arc<Config>, flow: &str, file: &str) -> u8 {
             println!("{text}");
             0
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn explain_record(config: Arc<Config>, flow: &str, record: &str) -> u8 {
+    if let Err(code) = check_flow_names(&config, &[flow.to_string()]) {
+        return code;
+    }
+    let ledger = match open_ledger(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match edi_bridge::export::explain::explain_record(&config, &ledger, flow, record).await {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn replay_record(config: Arc<Config>, flow: &str, record: &str) -> u8 {
+    if let Err(code) = check_flow_names(&config, &[flow.to_string()]) {
+        return code;
+    }
+    if !matches!(config.flows[flow].direction, Direction::Export(_)) {
+        eprintln!("error: flow `{flow}` is an import flow; `--record` replays export flows");
+        return 2;
+    }
+    let ledger = match open_ledger(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let runner = Runner::new(config.clone(), ledger, Box::new(std::io::stdout()));
+    match runner.replay_record(flow, record).await {
+        Ok(r) => match r.outcome {
+            RecordOutcome::Published(path) => {
+                println!("published {} again → {path}", r.name);
+                0
+            }
+            RecordOutcome::WouldPublish { path, .. } => {
+                println!("dry run: {} would be published again → {path}", r.name);
+                0
+            }
+            RecordOutcome::Failed(why) | RecordOutcome::Waiting(why) => {
+                eprintln!("not published {}: {why}", r.name);
+                1
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             1

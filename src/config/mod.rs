@@ -20,7 +20,7 @@ mod server;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use export::ExportFlow;
+pub use export::{ExportFlow, FILENAME_PLACEHOLDERS, Template};
 pub use flow::{Direction, Flow, Schedule};
 pub use import::{DoneMarker, ImportFlow, OnRecordError};
 pub use ledger::LedgerConfig;

@@ -307,7 +307,7 @@ fn the_contract_example_parses() {
             ["state", "=", "assigned"]
         ])
     );
-    assert_eq!(orders.template, "builtin:picking");
+    assert_eq!(orders.template, crate::config::Template::BuiltinPicking);
     assert_eq!(orders.schema, Some(base.join("xsd/picking.xsd")));
     assert_eq!(orders.filename, "{name}.xml");
     assert_eq!(orders.mark.as_deref(), Some("x_edi_exported"));
@@ -1072,12 +1072,41 @@ fn export_flows_are_read_leniently() {
     };
     assert_eq!(export.mark.as_deref(), Some("x_done"));
     assert_eq!(export.schema, None);
-    assert_eq!(export.template, "builtin:picking");
+    assert_eq!(export.template, crate::config::Template::BuiltinPicking);
+    assert!(!export.chatter && !export.note_on_failure);
     assert_eq!(export.filename, "{name}.xml");
     refused(
         &format!("{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\n"),
         "flows.e.outbox",
         "missing",
+    );
+    refused(
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"out/{{name}}.xml\"\n"
+        ),
+        "flows.e.filename",
+        "names a folder",
+    );
+    refused(
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{origin}}.xml\"\n"
+        ),
+        "flows.e.filename",
+        "same file name",
+    );
+    refused(
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\nfilename = \"{{nam}}.xml\"\n"
+        ),
+        "flows.e.filename",
+        "unknown placeholder {nam}",
+    );
+    refused(
+        &format!(
+            "{ODOO}{DEMO}[flows.e]\npartner = \"demo\"\ndirection = \"export\"\noutbox = \"/o\"\ntemplate = \"builtin:invoice\"\n"
+        ),
+        "flows.e.template",
+        "no built-in template",
     );
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::{Cause, Daemon};
+use super::Daemon;
+use crate::export::pass::{IdOutcome, RecordOutcome, RecordResult};
 
 /// Waits before each new read of a record the webhook announced: ~3.5 s in all.
 pub const REREAD: [Duration; 4] = [
@@ -110,13 +111,46 @@ pub async fn export_now(daemon: &Daemon, flow: &str, id: i64) {
 }
 
 /// One try at exporting record `id` of `flow`: the one place a webhook reaches the export
-/// pipeline.
-///
-/// Until `Runner::export_records` exists this runs one pass of the flow, which exports all it
-/// can, so the try is done. With it, this becomes `export_records(flow, &[id])`, answering
-/// `NotYet` when the record was not found or did not match the flow's domain yet.
+/// pipeline. Waits for a run of the flow going on in this process (a scheduled run due
+/// meanwhile is skipped and counted); a record that is not found, does not match the flow's
+/// domain yet or is exported already is `NotYet` — read again, then left to the schedule.
 async fn export_once(daemon: &Daemon, flow: &str, id: i64) -> Tried {
-    tracing::debug!(flow, id, "webhook: a run of the flow now");
-    daemon.run_flow(flow, Cause::Wake).await;
-    Tried::Done
+    let Some(slot) = daemon.flows.get(flow) else {
+        return Tried::Done;
+    };
+    let _guard = slot.lock.lock().await;
+    if daemon.is_stopping() {
+        return Tried::Done;
+    }
+    let started = std::time::Instant::now();
+    let outcome = daemon.runner.export_records(flow, &[id]).await;
+    match outcome {
+        Ok(results) => match results.into_iter().next().map(|(_, o)| o) {
+            Some(IdOutcome::Published(path)) => {
+                daemon.metrics.count_exports(&[RecordResult {
+                    flow: flow.to_string(),
+                    name: path.clone(),
+                    id,
+                    outcome: RecordOutcome::Published(path.clone()),
+                }]);
+                tracing::info!(
+                    flow,
+                    id,
+                    file = %path,
+                    ms = started.elapsed().as_millis() as u64,
+                    "webhook: published"
+                );
+                Tried::Done
+            }
+            Some(IdOutcome::Failed(why)) => {
+                tracing::warn!(flow, id, "webhook: not published: {why}");
+                Tried::Done
+            }
+            Some(IdOutcome::NotMatching) | None => Tried::NotYet,
+        },
+        Err(why) => {
+            tracing::error!(flow, id, "webhook: {why}");
+            Tried::Done
+        }
+    }
 }

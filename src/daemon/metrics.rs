@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::export::pass::{RecordOutcome, RecordResult};
 use crate::import::pass::{Outcome, PassSummary};
 use crate::ledger::Ledger;
 
@@ -184,6 +185,25 @@ impl Metrics {
                     }
                 }
             }
+        }
+        self.count_exports(&summary.records);
+    }
+
+    /// An export flow's records by outcome: `published`, `refused`, `waiting`, `would_publish`.
+    pub fn count_exports(&self, records: &[RecordResult]) {
+        for r in records {
+            let outcome = match &r.outcome {
+                RecordOutcome::Published(_) => "published",
+                RecordOutcome::Failed(_) => "refused",
+                RecordOutcome::Waiting(_) => "waiting",
+                RecordOutcome::WouldPublish { .. } => "would_publish",
+            };
+            self.records
+                .get_or_create(&FlowOutcome {
+                    flow: r.flow.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc();
         }
     }
 

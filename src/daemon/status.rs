@@ -33,6 +33,28 @@ pub struct FlowStatus {
     pub running: Option<String>,
     pub runs_skipped: u64,
     pub failed_files: Vec<FailedFile>,
+    /// An export flow's records: published, waiting, refused (absent for import flows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportStatus>,
+}
+
+/// What an export flow published, what waits and what was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportStatus {
+    pub published: u64,
+    pub waiting: u64,
+    pub failed: u64,
+    pub last_published: Option<String>,
+    /// The latest refused record and why.
+    pub failed_because: Option<RecordWhy>,
+    /// The latest waiting record and why.
+    pub waiting_because: Option<RecordWhy>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordWhy {
+    pub record: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +101,22 @@ pub fn flows(
             .into_iter()
             .map(|(file, path, error)| FailedFile { file, path, error })
             .collect();
+        let export = match flow.direction {
+            Direction::Import(_) => None,
+            Direction::Export(_) => {
+                let e = ledger.export_counts(&flow.name)?;
+                let why =
+                    |b: Option<(String, String)>| b.map(|(record, why)| RecordWhy { record, why });
+                Some(ExportStatus {
+                    published: e.published,
+                    waiting: e.waiting,
+                    failed: e.failed,
+                    last_published: when(e.last_published_ms),
+                    failed_because: why(e.failed_because),
+                    waiting_because: why(e.waiting_because),
+                })
+            }
+        };
         let schedule = flow.schedule.as_ref().map(|s| match s {
             crate::config::Schedule::Every(d) => {
                 format!("every {}", humantime::format_duration(*d))
@@ -112,6 +150,7 @@ pub fn flows(
             running: run.running,
             runs_skipped: run.skipped,
             failed_files,
+            export,
         });
     }
     Ok(out)
@@ -133,18 +172,8 @@ pub fn render(rows: &[FlowStatus]) -> String {
         "next run",
         "last activity"
     );
-    for r in rows {
-        let last = match &r.last_run {
-            None => "never".to_string(),
-            Some(run) if r.running.is_some() => {
-                format!("running since {}", run.started.as_deref().unwrap_or("?"))
-            }
-            Some(run) => format!(
-                "{} {}",
-                run.result.as_deref().unwrap_or("-"),
-                run.finished.as_deref().unwrap_or("-")
-            ),
-        };
+    for r in rows.iter().filter(|r| r.export.is_none()) {
+        let last = last_run(r);
         let _ = writeln!(
             s,
             "{:<24} {:>9} {:>7} {:>8} {:>12}  {:<27} {:<25} {:<25} {}",
@@ -175,5 +204,55 @@ pub fn render(rows: &[FlowStatus]) -> String {
             );
         }
     }
+    let exports: Vec<(&FlowStatus, &ExportStatus)> = rows
+        .iter()
+        .filter_map(|r| r.export.as_ref().map(|e| (r, e)))
+        .collect();
+    if !exports.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{:<24} {:>9} {:>7} {:>8}  {:<27} {:<25} last published",
+            "export flow", "published", "waiting", "failed", "last run", "next run"
+        );
+    }
+    for (r, e) in exports {
+        let _ = writeln!(
+            s,
+            "{:<24} {:>9} {:>7} {:>8}  {:<27} {:<25} {}",
+            r.flow,
+            e.published,
+            e.waiting,
+            e.failed,
+            last_run(r),
+            r.next_run.as_deref().unwrap_or("-"),
+            e.last_published.as_deref().unwrap_or("never")
+        );
+        if let Some(run) = &r.last_run
+            && let Some(detail) = &run.detail
+        {
+            let _ = writeln!(s, "  last run: {detail}");
+        }
+        if let Some(w) = &e.failed_because {
+            let _ = writeln!(s, "  {} refused: {}", w.record, w.why);
+        }
+        if let Some(w) = &e.waiting_because {
+            let _ = writeln!(s, "  {} waits: {}", w.record, w.why);
+        }
+    }
     s
+}
+
+/// The last run in a word and a time: `running since …`, `ok …`, or `never`.
+fn last_run(r: &FlowStatus) -> String {
+    match &r.last_run {
+        None => "never".to_string(),
+        Some(run) if r.running.is_some() => {
+            format!("running since {}", run.started.as_deref().unwrap_or("?"))
+        }
+        Some(run) => format!(
+            "{} {}",
+            run.result.as_deref().unwrap_or("-"),
+            run.finished.as_deref().unwrap_or("-")
+        ),
+    }
 }

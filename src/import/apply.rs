@@ -358,7 +358,7 @@ impl Runner {
     }
 
     /// The Odoo connection of this run, opened once.
-    pub(super) async fn odoo(&self) -> Result<&OdooClient, (String, bool)> {
+    pub(crate) async fn odoo(&self) -> Result<&OdooClient, (String, bool)> {
         self.odoo
             .get_or_try_init(|| async {
                 OdooClient::connect(&self.config.odoo).await.map_err(|e| {

@@ -58,30 +58,39 @@ pub struct PassSummary {
     pub not_ready: Vec<(String, String, String)>,
     /// Files that could not be looked at (a transient failure): they wait for the next pass.
     pub unread: Vec<(String, String, String)>,
+    /// What export flows did with each record they took.
+    pub records: Vec<crate::export::pass::RecordResult>,
 }
 
 impl PassSummary {
-    /// The exit status of `run --once`: 0 when every taken file was archived (in a dry run:
-    /// would be); 1 when a file went (would go) to `error/` or work was left waiting by a
-    /// failure.
+    /// The exit status of `run --once`: 0 when every taken file was archived and every
+    /// record published (in a dry run: would be); 1 when a file went (would go) to `error/`,
+    /// a record's document was refused, or work was left waiting by a failure.
     pub fn exit_code(&self) -> i32 {
+        use crate::export::pass::RecordOutcome;
         let bad = self
             .files
             .iter()
             .any(|f| !matches!(f.outcome, Outcome::Archived(_) | Outcome::WouldArchive(_)));
-        i32::from(bad || !self.stopped.is_empty() || !self.unread.is_empty())
+        let bad_record = self.records.iter().any(|r| {
+            !matches!(
+                r.outcome,
+                RecordOutcome::Published(_) | RecordOutcome::WouldPublish { .. }
+            )
+        });
+        i32::from(bad || bad_record || !self.stopped.is_empty() || !self.unread.is_empty())
     }
 }
 
 /// Runs passes: holds the configuration, the ledger and this process's lease holder name.
 pub struct Runner {
-    pub(super) config: Arc<Config>,
-    pub(super) ledger: Arc<Ledger>,
-    pub(super) holder: String,
+    pub(crate) config: Arc<Config>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) holder: String,
     /// Where dry-run operations are printed (JSON lines).
-    pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
+    pub(crate) out: Arc<Mutex<Box<dyn Write + Send>>>,
     /// The Odoo connection, opened when the first file needs it.
-    pub(super) odoo: tokio::sync::OnceCell<OdooClient>,
+    pub(crate) odoo: tokio::sync::OnceCell<OdooClient>,
     /// Sessions to partners: one per pass (`run --once`) or kept between polls (the daemon).
     pub(super) sessions: Sessions,
     /// Set when the process is stopping: passes take no new file, finish those in hand.
@@ -89,6 +98,9 @@ pub struct Runner {
     /// Files a folder watcher saw closed after writing, by (flow, name): (size, mtime). A
     /// listing that finds the file unchanged counts it as settled.
     pub(super) closed: Mutex<HashMap<(String, String), (u64, i64)>>,
+    /// One lock per export flow: a webhook's export and a scheduled pass of the same flow
+    /// never run at once.
+    pub(crate) export_runs: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How the completeness rule is applied in this pass.
@@ -102,7 +114,7 @@ pub enum Listing {
 
 /// Test hook for crash safety: when `EDI_BRIDGE_CRASH_AT` names this point, the process kills
 /// itself with SIGKILL right here — no destructors, no flush, like `kill -9` from outside.
-pub(super) fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     if std::env::var("EDI_BRIDGE_CRASH_AT").is_ok_and(|p| p == point) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         std::thread::sleep(Duration::from_secs(60));
@@ -114,7 +126,7 @@ pub(super) fn file_span(flow: &Flow, name: &str) -> tracing::Span {
     tracing::info_span!("file", flow = %flow.name, partner = %flow.partner, file = %name)
 }
 
-pub(super) fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
@@ -129,6 +141,7 @@ impl Runner {
             sessions: Sessions::per_pass(),
             stopping: AtomicBool::new(false),
             closed: Mutex::default(),
+            export_runs: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -184,23 +197,28 @@ impl Runner {
         &self.ledger
     }
 
-    /// One pass over the named import flows (all when `names` is empty).
+    /// One pass over the named flows (all when `names` is empty): import flows and export
+    /// flows side by side.
     pub async fn run_once(&self, names: &[String], listing: Listing) -> PassSummary {
         let mut summary = PassSummary::default();
         self.release_dead_leases();
         self.sweep_spool();
         let mut by_partner: BTreeMap<&str, Vec<(&Flow, &ImportFlow)>> = BTreeMap::new();
+        let mut exports: Vec<&Flow> = Vec::new();
         for flow in self.config.flows.values() {
             if !names.is_empty() && !names.iter().any(|n| n == &flow.name) {
                 continue;
             }
-            if let Direction::Import(import) = &flow.direction {
-                by_partner
+            match &flow.direction {
+                Direction::Import(import) => by_partner
                     .entry(&flow.partner)
                     .or_default()
-                    .push((flow, import));
+                    .push((flow, import)),
+                Direction::Export(_) => exports.push(flow),
             }
         }
+        let mut exported = PassSummary::default();
+        let export_pass = self.export_pass(&exports, &mut exported);
         // Partners are independent: their passes run side by side, one session each.
         let passes = by_partner
             .into_iter()
@@ -210,12 +228,17 @@ impl Runner {
                 self.partner_pass(partner, &flows, listing, &mut part).await;
                 part
             });
-        for part in futures::future::join_all(passes).await {
+        let (parts, ()) =
+            futures::future::join(futures::future::join_all(passes), export_pass).await;
+        for part in parts {
             summary.files.extend(part.files);
             summary.stopped.extend(part.stopped);
             summary.not_ready.extend(part.not_ready);
             summary.unread.extend(part.unread);
         }
+        summary.records.extend(exported.records);
+        summary.stopped.extend(exported.stopped);
+        summary.not_ready.extend(exported.not_ready);
         summary
     }
 

@@ -13,19 +13,23 @@
 //! Tables: `sightings` (what the last listings showed, for completeness across polls), `files`
 //! (one row per attempt at a file), `batches` (what each Odoo batch of an attempt did),
 //! `stock_set` (per flow and stock key, the newest set_stock file that set it, for refusing
-//! stale stock files) and `force_stale` (stale stock files ops asked to apply anyway). The
+//! stale stock files), `force_stale` (stale stock files ops asked to apply anyway) and
+//! `publications` (every document an export flow published, or failed to, per record) and
+//! `export_runs` (which run is exporting a flow now). The
 //! schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings older files up to date.
 //!
 //! The parts: `lease` the default lease, holder names and the liveness rule; `state` holds the state machine and the leases (every transition, the only
 //! writer of a file's state); `queries` the read-only questions of `status`, `explain` and a
 //! pass's repairs; `sightings` what the listings showed; `stock_set` which file last set each
 //! stock key, and the stale files ops force; `runs` the daemon's flow runs (who runs a flow now, how
-//! its last run went); `schema` the tables, their
+//! its last run went); `publications` the export flows' records, their files and marks; `schema`
+//! the tables, their
 //! migrations and how a row reads back. This module holds the [`Ledger`] handle itself:
 //! opening, the connection, and the transactions every part runs in. `impl Ledger` is spread
 //! over the parts; everything public is re-exported here.
 
 mod lease;
+mod publications;
 mod queries;
 mod runs;
 mod schema;
@@ -44,6 +48,7 @@ use crate::error::Consequence;
 use schema::migrate;
 
 pub use lease::{DEFAULT_LEASE, holder_is_dead, holder_name, host_name, is_live};
+pub use publications::{ExportCounts, PubState, Publication, Publishing};
 pub use queries::FlowCounts;
 pub use runs::{FlowRun, RunTaken};
 pub use schema::MIGRATIONS;

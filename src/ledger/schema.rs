@@ -86,6 +86,32 @@ pub const MIGRATIONS: &[&str] = &[
         next_run INTEGER,
         skipped INTEGER NOT NULL DEFAULT 0
     );",
+    // 5: export flows: every publication of a record as a file in an outbox, and its state;
+    // which run is exporting a flow now.
+    "CREATE TABLE publications (
+        id INTEGER PRIMARY KEY,
+        flow TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        record_name TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        sha256 TEXT,
+        size INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('publishing', 'published', 'done', 'failed')),
+        detail TEXT,
+        tries INTEGER NOT NULL DEFAULT 1,
+        replay INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX publications_by_record ON publications (flow, record_id, id);
+    CREATE INDEX publications_by_name ON publications (flow, record_name, id);
+    CREATE INDEX publications_by_file ON publications (flow, file_name);
+    CREATE INDEX publications_by_state ON publications (flow, state);
+    CREATE TABLE export_runs (
+        flow TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL
+    );",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.
