@@ -569,6 +569,97 @@ fn the_webhook_polls_an_import_flow_and_answers_each_mistake_with_its_code() {
     assert!(!log.contains(TOKEN), "the token is never logged: {log}");
 }
 
+/// Odoo 18's recorded webhook body, naming picking `id` instead of the recorded 20.
+fn odoo_18_webhook_for(id: i64) -> String {
+    ODOO_18_WEBHOOK
+        .replace("\"_id\": 20", &format!("\"_id\": {id}"))
+        .replace("\"id\": 20", &format!("\"id\": {id}"))
+}
+
+#[test]
+fn the_recorded_odoo_webhook_exports_its_picking_at_once_and_rereads_one_not_committed_yet() {
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    let port = free_port();
+    let stand = sftp_stand(&odoo, "", "", &server_section(port, ""));
+    let outbox = stand.sshd.data_dir().join("in/orders");
+    fs::create_dir_all(&outbox).unwrap();
+    // No schedule: only the webhook exports.
+    append(
+        &stand.config,
+        &format!(
+            "\n[flows.orders]\npartner = \"acme\"\ndirection = \"export\"\noutbox = \"{}\"\n",
+            outbox.display()
+        ),
+    );
+    let product = odoo.add_product("HOOK-1", "Hooked Widget");
+    let customer = odoo.add_partner("Hook Customer");
+    let first = odoo.add_delivery(customer, &[(product, 3.0)]);
+    let second = odoo.add_delivery(customer, &[(product, 2.0)]);
+    let name = |id: i64| {
+        odoo.record("stock.picking", id).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .replace('/', "_")
+            + ".xml"
+    };
+    let mut daemon = Running::start(&stand.config, port, "info", &[]);
+    let json = [("Content-Type", "application/json")];
+    let path = format!("/hooks/orders?token={TOKEN}");
+
+    // A ready picking: its file is in the outbox within a second of the POST; only its own.
+    let posted = Instant::now();
+    let (code, body) = daemon.post(&path, &json, odoo_18_webhook_for(first).as_bytes());
+    assert_eq!(code, 202, "{body}");
+    let took = wait_for(5, "the hooked picking published", || {
+        files_in(&outbox) == [name(first)]
+    });
+    eprintln!("webhook → file in the outbox in {} ms", took.as_millis());
+    assert!(
+        posted.elapsed() < Duration::from_secs(1),
+        "published {} ms after the POST",
+        posted.elapsed().as_millis()
+    );
+
+    // Odoo 17/18 post before their transaction commits: the picking is not ready when the
+    // hook arrives, and is a moment later. It is read again and published.
+    odoo.write_record(
+        "stock.picking",
+        second,
+        serde_json::json!({"state": "confirmed"}),
+    );
+    let (code, _) = daemon.post(&path, &json, odoo_18_webhook_for(second).as_bytes());
+    assert_eq!(code, 202);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(files_in(&outbox), [name(first)], "not ready: not published");
+    odoo.write_record(
+        "stock.picking",
+        second,
+        serde_json::json!({"state": "assigned"}),
+    );
+    wait_for(5, "the re-read picking published", || {
+        files_in(&outbox).len() == 2
+    });
+    assert!(files_in(&outbox).contains(&name(second)));
+
+    // The same hook again: exported already, nothing published twice.
+    let (code, _) = daemon.post(&path, &json, odoo_18_webhook_for(first).as_bytes());
+    assert_eq!(code, 202);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(files_in(&outbox).len(), 2);
+    let (_, metrics) = daemon.get("/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"edi_bridge_records_total{flow="orders",outcome="published"}"#
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!files_in(&outbox).iter().any(|f| f.ends_with(".part")));
+}
+
 #[test]
 fn an_address_not_allowed_gets_403() {
     let odoo = OdooStandin::start(StandinOptions::v18());

@@ -75,7 +75,7 @@ fn the_sample_configs_in_deploy_load() {
     );
     assert_eq!(
         example.flows.keys().collect::<Vec<_>>(),
-        ["products", "stock"]
+        ["orders", "products", "stock"]
     );
     assert_eq!(example.server.listen.to_string(), "127.0.0.1:8480");
 
