@@ -66,14 +66,7 @@ fn products_xml(round: usize) -> String {
 }
 
 fn odoo_section(odoo: &OdooStandin) -> String {
-    let o = odoo.options();
-    format!(
-        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\n",
-        odoo.url(),
-        o.database,
-        o.login,
-        o.api_key
-    )
+    odoo.config_keys(None, "")
 }
 
 fn free_port() -> u16 {

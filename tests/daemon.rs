@@ -21,14 +21,7 @@ const ODOO_18_WEBHOOK: &str = r#"{"_action": "Send Webhook Notification(#301)", 
 const TOKEN: &str = "hook-token-Zq8x2";
 
 fn odoo_section(odoo: &OdooStandin) -> String {
-    let opts = odoo.options();
-    format!(
-        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\ntimeout = \"10s\"\n",
-        odoo.url(),
-        opts.database,
-        opts.login,
-        opts.api_key
-    )
+    odoo.config_keys(Some("10s"), "")
 }
 
 fn free_port() -> u16 {

@@ -19,14 +19,7 @@ use support::standin::{OdooStandin, StandinOptions};
 const PICKING_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/xsd/picking.xsd");
 
 fn odoo_section(odoo: &OdooStandin, extra: &str) -> String {
-    let opts = odoo.options();
-    format!(
-        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\ntimeout = \"5s\"\n{extra}",
-        odoo.url(),
-        opts.database,
-        opts.login,
-        opts.api_key
-    )
+    odoo.config_keys(Some("5s"), extra)
 }
 
 /// The export flow `orders` of partner `acme` (or `partner`), its keys in `keys`.

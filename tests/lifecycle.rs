@@ -719,14 +719,7 @@ fn a_destination_taken_while_a_crashed_move_waited_gets_a_new_name() {
 
 /// The `[odoo]` section for the Odoo stand-in.
 fn odoo_section(odoo: &OdooStandin) -> String {
-    let opts = odoo.options();
-    format!(
-        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\ntimeout = \"5s\"\n",
-        odoo.url(),
-        opts.database,
-        opts.login,
-        opts.api_key
-    )
+    odoo.config_keys(Some("5s"), "")
 }
 
 /// A config with one local-folder partner (root `dir/partner`) and the products flow.

@@ -11,14 +11,7 @@ use support::stand::*;
 use support::standin::{Fault, OdooStandin, StandinOptions};
 
 fn odoo_section(odoo: &OdooStandin, extra: &str) -> String {
-    let opts = odoo.options();
-    format!(
-        "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\ntimeout = \"5s\"\n{extra}",
-        odoo.url(),
-        opts.database,
-        opts.login,
-        opts.api_key
-    )
+    odoo.config_keys(Some("5s"), extra)
 }
 
 /// A stand with an Odoo stand-in of `version` behind it.

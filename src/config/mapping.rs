@@ -549,14 +549,7 @@ fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, Conf
         "quantity",
         "the on-hand quantity's path, e.g. quantity = \"OnHand\"",
     )?;
-    let path = if quantity.value.is_str() {
-        path_source(source, quantity)?.0
-    } else {
-        let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
-        let path = t.require("path", "the quantity's path")?;
-        t.finish()?;
-        path_source(source, path)?.0
-    };
+    let path = quantity_path(source, quantity)?;
     let quantity = path_mapping("inventory_quantity", path, ValueType::Float, false, None);
 
     let location = m.require(
@@ -659,6 +652,17 @@ fn path_by(
 }
 
 /// A plain path or `{ path, optional }` setting.
+/// A quantity's path: a path string, or `{ path = "…" }`.
+fn quantity_path(source: Source, quantity: Item) -> Result<ValueSource, ConfigError> {
+    if quantity.value.is_str() {
+        return Ok(path_source(source, quantity)?.0);
+    }
+    let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
+    let path = t.require("path", "the quantity's path")?;
+    t.finish()?;
+    Ok(path_source(source, path)?.0)
+}
+
 fn path_optional(
     item: Item,
     source: Source,
@@ -739,14 +743,7 @@ fn parse_confirm_delivery(
         "quantity",
         "the shipped quantity's path under a line, e.g. quantity = \"dc:Shipped\"",
     )?;
-    let path = if quantity.value.is_str() {
-        path_source(source, quantity)?.0
-    } else {
-        let mut t = quantity.table_or("a path string or { path = \"…\" }")?;
-        let path = t.require("path", "the quantity's path")?;
-        t.finish()?;
-        path_source(source, path)?.0
-    };
+    let path = quantity_path(source, quantity)?;
     let quantity = mapping("quantity", path, ValueType::Float, false, None);
 
     let lot = match m.take("lot") {

@@ -97,13 +97,7 @@ impl Runner {
         flow: &str,
         ids: &[i64],
     ) -> Result<Vec<(i64, IdOutcome)>, String> {
-        let flow = self
-            .config
-            .flow(flow)
-            .ok_or_else(|| format!("no flow named {flow}"))?;
-        if !matches!(flow.direction, Direction::Export(_)) {
-            return Err(format!("flow {} is not an export flow", flow.name));
-        }
+        let flow = self.export_flow_named(flow)?;
         let mut summary = PassSummary::default();
         self.export_flow(flow, Scope::Ids(ids), &mut summary).await;
         let held = summary.not_ready.first().map(|(_, _, why)| why);
@@ -133,16 +127,22 @@ impl Runner {
             .collect())
     }
 
-    /// Publishes the record named `name` of `flow` again on purpose (`replay FLOW --record
-    /// NAME`), whatever its mark and the ledger say, and marks it again.
-    pub async fn replay_record(&self, flow: &str, name: &str) -> Result<RecordResult, String> {
+    /// The export flow named `name`, or why there is none.
+    fn export_flow_named(&self, name: &str) -> Result<&Flow, String> {
         let flow = self
             .config
-            .flow(flow)
-            .ok_or_else(|| format!("no flow named {flow}"))?;
+            .flow(name)
+            .ok_or_else(|| format!("no flow named {name}"))?;
         if !matches!(flow.direction, Direction::Export(_)) {
             return Err(format!("flow {} is not an export flow", flow.name));
         }
+        Ok(flow)
+    }
+
+    /// Publishes the record named `name` of `flow` again on purpose (`replay FLOW --record
+    /// NAME`), whatever its mark and the ledger say, and marks it again.
+    pub async fn replay_record(&self, flow: &str, name: &str) -> Result<RecordResult, String> {
+        let flow = self.export_flow_named(flow)?;
         let mut summary = PassSummary::default();
         self.export_flow(flow, Scope::Replay(name), &mut summary)
             .await;

@@ -12,6 +12,22 @@ use super::seed::{
 use super::{Demo, OdooStandin, Vals};
 
 impl OdooStandin {
+    /// The keys of an `[odoo]` config section that reach this stand-in (url, database, login,
+    /// API key), with a call `timeout` when given, then `extra` as it is.
+    pub fn config_keys(&self, timeout: Option<&str>, extra: &str) -> String {
+        let opts = self.options();
+        let timeout = timeout
+            .map(|t| format!("timeout = \"{t}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "url = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\n{timeout}{extra}",
+            self.url(),
+            opts.database,
+            opts.login,
+            opts.api_key
+        )
+    }
+
     /// The records of `model` in id order, archived ones included: stored fields with raw
     /// values (many2one as an id or `false`, many2many as a list of ids) plus `id`.
     /// `product.product` records also show their template's fields.
