@@ -181,7 +181,10 @@ fn cases() -> Vec<Case> {
                 ("default_code = ", ""),
             ],
             sample: repo().join("samples/SHIPPED_20261129_1630.xml"),
-            expect: Expect::SameAs(repo().join("examples/delivery-confirmation.toml"), "shipped"),
+            expect: Expect::SameAs(
+                repo().join("examples/delivery-confirmation.toml"),
+                "shipped",
+            ),
         },
         Case {
             name: "delivery orders (canonical, what export flows publish)",
