@@ -11,11 +11,16 @@
 //!    schedule; per round a file is put in its inbox, left to age past `settle`, then the
 //!    recorded Odoo 18 webhook body is POSTed to `/hooks/products?token=…`, timed from the
 //!    POST to the file's archive on the server.
-//! 3. **idle daemon, 50 flows**: 10 SFTP partners (the same sshd) × 5 flows each polling an
+//! 3. **webhook → file in the outbox**: an SFTP partner with an `orders` export flow (no
+//!    schedule); per round a new ready delivery is added to the stand-in, then the recorded
+//!    Odoo 18 webhook body, its `_id` replaced by the new picking's, is POSTed to
+//!    `/hooks/orders?token=…`, timed from the POST to the picking's file appearing under its
+//!    final name in the partner's outbox on the server (uploads go to a `.part` name first).
+//! 4. **idle daemon, 50 flows**: 10 SFTP partners (the same sshd) × 5 flows each polling an
 //!    empty inbox every 10 s, for `EDI_BENCH_IDLE_SECS` (default 60) seconds: CPU time and
 //!    resident memory of the process (from /proc), SSH logins seen by sshd.
 //!
-//! Every timing checks the file really reached the archive.
+//! Every timing checks the file really reached the archive or the outbox.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -242,6 +247,58 @@ fn webhook(odoo: &OdooStandin, sshd: &sshd::TestSshd) {
     );
 }
 
+/// Odoo 18's recorded webhook body, naming picking `id` instead of the recorded 20.
+fn odoo_18_webhook_for(id: i64) -> String {
+    ODOO_18_WEBHOOK
+        .replace("\"_id\": 20", &format!("\"_id\": {id}"))
+        .replace("\"id\": 20", &format!("\"id\": {id}"))
+}
+
+fn export_webhook(odoo: &OdooStandin, sshd: &sshd::TestSshd) {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = sshd.data_dir().join("export/out");
+    fs::create_dir_all(&outbox).unwrap();
+    let port = free_port();
+    // No schedule: only the webhook exports.
+    let flows = format!(
+        "[partners.acme]\n{SFTP_PARTNER}\n[flows.orders]\npartner = \"acme\"\ndirection = \"export\"\noutbox = \"{{DATA}}/export/out\"\n"
+    );
+    let config = sftp_config(odoo, sshd, dir.path(), port, &flows);
+    let product = odoo.add_product("BENCH-HOOK", "Bench Hooked Widget");
+    let customer = odoo.add_partner("Bench Hook Customer");
+    let daemon = Daemon::start(&config, port);
+    let path = format!("/hooks/orders?token={TOKEN}");
+    let mut ms = Vec::new();
+    for round in 0..20 {
+        let picking = odoo.add_delivery(customer, &[(product, 1.0 + round as f64)]);
+        let name = odoo.record("stock.picking", picking).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .replace('/', "_")
+            + ".xml";
+        let start = Instant::now();
+        assert_eq!(
+            http(port, "POST", &path, odoo_18_webhook_for(picking).as_bytes()).unwrap(),
+            202
+        );
+        wait_for(&outbox.join(&name), 20);
+        ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        let xml = fs::read_to_string(outbox.join(&name)).unwrap();
+        assert!(xml.contains("BENCH-HOOK"), "the picking's lines: {xml}");
+    }
+    daemon.stop();
+    let published = fs::read_dir(&outbox)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".xml"))
+        .count();
+    assert_eq!(published, 20, "one file per hooked picking, nothing else");
+    println!(
+        "webhook → file in the outbox (SFTP export, 1 picking per hook): {}",
+        percentiles(ms)
+    );
+}
+
 /// utime + stime of `pid`, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -311,5 +368,6 @@ fn main() {
     local_drop(&odoo);
     let sshd = sshd::TestSshd::start();
     webhook(&odoo, &sshd);
+    export_webhook(&odoo, &sshd);
     idle(&odoo, &sshd);
 }

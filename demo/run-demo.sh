@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quick start on local folders, as a dry run: the Odoo operations are printed, each file's
-# would-be outcome is shown (two good files would be archived, a broken one would go to error/
-# with the report shown), the delivery order the export flow would publish is printed, and the
+# would-be outcome is shown (three good files would be archived, a broken one would go to error/
+# with the report shown), the delivery confirmations it would send are among the operations, the delivery order the export flow would publish is printed, and the
 # partner's files stay where they are.
 set -euo pipefail
 bin=${1:-target/debug/edi-bridge}
@@ -10,14 +10,16 @@ top=$(dirname "$here")
 run="$here/run"
 
 rm -rf "$run"
-mkdir -p "$run/partner/out/products" "$run/partner/out/stock"
+mkdir -p "$run/partner/out/products" "$run/partner/out/stock" "$run/partner/out/shipped"
 cp "$top/samples/products-1.xml" "$top/samples/products-broken.xml" "$run/partner/out/products/"
 cp "$top/samples/STOCK_20261127_0800.xml" "$run/partner/out/stock/"
+cp "$top/samples/SHIPPED_20261129_1630.xml" "$run/partner/out/shipped/"
 
 echo "== The partner's inboxes before the run"
 (cd "$run/partner" && find out -type f | sort)
 echo
-echo "== edi-bridge run --once (dry run): the Odoo operations it would send, one JSON line each,"
+echo "== edi-bridge run --once (dry run): the Odoo operations it would send, one JSON line each"
+echo "   (upserts of products, stock levels, confirm_delivery for the shipped delivery orders),"
 echo "   the delivery order document the export flow would publish, then what would become of"
 echo "   each file and record"
 status=0

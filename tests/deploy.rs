@@ -93,8 +93,23 @@ fn the_sample_configs_in_deploy_load() {
     );
     assert_eq!(
         compose.flows.keys().collect::<Vec<_>>(),
-        ["products", "stock"]
+        ["orders", "products", "shipped", "stock"]
     );
+    // The folders the flows use are the ones the stack's SFTP server creates.
+    let sftp_folders = read("deploy/compose.yaml");
+    for folder in [
+        "out/products,",
+        "out/stock,",
+        "out/shipped,",
+        "out/shipped/archive,",
+        "out/shipped/error,",
+        "in/orders\"",
+    ] {
+        assert!(
+            sftp_folders.contains(folder),
+            "compose.yaml's SFTP server lacks {folder}"
+        );
+    }
     // Reachable from outside the container, on the port the image's health check asks.
     assert_eq!(compose.server.listen.to_string(), "0.0.0.0:8480");
     assert!(read("Dockerfile").contains("EDI_BRIDGE_HEALTH_PORT=8480"));

@@ -179,6 +179,7 @@ pub fn odoo_field(leaf: &Leaf) -> Option<&'static str> {
         }
         (_, "ean" | "gtin" | "barcode" | "ean13" | "upc") => Some("barcode"),
         (_, "name") if product_context => Some("name"),
+        (_, "productname" | "itemname" | "articlename") => Some("name"),
         (_, "description") if product_context => Some("description_sale"),
         (_, "price" | "listprice" | "unitprice" | "salesprice" | "saleprice") => Some("list_price"),
         (_, "cost" | "standardprice" | "costprice" | "purchaseprice") => Some("standard_price"),
