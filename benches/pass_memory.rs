@@ -5,7 +5,7 @@
 //! print every operation, touch nothing) over `EDI_BENCH_MB` megabytes (default 1024, the file
 //! the `validate_map` benchmark shares under `target/bench-data/`), and into the Odoo stand-in
 //! (validate, map, upsert every product in batches of 200) over `EDI_BENCH_STANDIN_MB` (default
-//! 8). Each run is a child process of its own step, so the peak resident memory the kernel
+//! 1024, the same file). Each run is a child process of its own step, so the peak resident memory the kernel
 //! reports for it (`getrusage(RUSAGE_CHILDREN)`) is that pass's alone. `EDI_BENCH_RUNS=dry`
 //! runs only the dry run, `EDI_BENCH_RUNS=standin` only the pass into the stand-in. The
 //! stand-in keeps every product in its own memory (it is in this process, not in the one
@@ -47,7 +47,7 @@ fn main() {
         scenarios.push(("dry run", bench_data::products_file()));
     }
     if runs != "dry" {
-        let mb = bench_data::megabytes("EDI_BENCH_STANDIN_MB", 8);
+        let mb = bench_data::megabytes("EDI_BENCH_STANDIN_MB", 1024);
         scenarios.push(("stand-in", bench_data::products_file_of(mb)));
     }
     println!(
