@@ -1,9 +1,10 @@
-//! The in-memory ORM: the database (model definitions, records, an index of stored
-//! many2one values) and `Env`, one call's view of it with its context. Its methods are split
-//! by what they do: `read` (field values as Odoo computes and reads them), `search` (domains
-//! evaluated, hierarchy, order), `write` (values converted, records created, written and
-//! deleted, x2many commands); `domain` parses domains and compares values; `fields` describes
-//! fields and models.
+//! The in-memory ORM: the database (model definitions, records, indexes of stored many2one
+//! values and of a few string fields, the journal of the current call) and `Env`, one call's
+//! view of it with its context. Its methods are split by what they do: `read` (field values as
+//! Odoo computes and reads them), `search` (domains evaluated, through an index where one
+//! serves, hierarchy, order), `write` (values converted, records created, written and deleted,
+//! x2many commands); `store` is how a record is kept (compact rows over shared defaults);
+//! `domain` parses domains and compares values; `fields` describes fields and models.
 
 pub(crate) mod domain;
 pub(crate) mod fields;

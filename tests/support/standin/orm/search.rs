@@ -1,4 +1,5 @@
-//! Searching: a domain evaluated on every record (archived ones left out unless asked for),
+//! Searching: a domain evaluated on every record (archived ones left out unless asked for), or
+//! only on those an index names when a leaf `=` / `in` on an indexed field or `id` bounds it;
 //! leaves through relations, `child_of` / `parent_of`, and the order PostgreSQL would give.
 
 use std::collections::BTreeSet;
