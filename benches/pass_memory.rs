@@ -5,12 +5,14 @@
 //! print every operation, touch nothing) over `EDI_BENCH_MB` megabytes (default 1024, the file
 //! the `validate_map` benchmark shares under `target/bench-data/`), and into the Odoo stand-in
 //! (validate, map, upsert every product in batches of 200) over `EDI_BENCH_STANDIN_MB` (default
-//! 8: the stand-in scans its records on every search, so it slows down with the square of the
-//! products it holds). Each run is a child
-//! process of its own step, so the peak resident memory the kernel reports for it
-//! (`getrusage(RUSAGE_CHILDREN)`) is that pass's alone. `EDI_BENCH_RUNS=dry` runs only the dry
-//! run. The stand-in keeps every product in its own memory (it is in this process, not in the
-//! one measured).
+//! 1024, the same file). Each run is a child process of its own step, so the peak resident memory the kernel
+//! reports for it (`getrusage(RUSAGE_CHILDREN)`) is that pass's alone. `EDI_BENCH_RUNS=dry`
+//! runs only the dry run, `EDI_BENCH_RUNS=standin` only the pass into the stand-in. The
+//! stand-in keeps every product in its own memory (it is in this process, not in the one
+//! measured); its peak is this process's, printed after the pass.
+//!
+//! `EDI_BENCH_RUNS=standin-memory` measures the stand-in alone: `EDI_BENCH_PRODUCTS` products
+//! (default 50,000) created in it directly, and the memory they take.
 
 use std::fs;
 use std::path::Path;
@@ -35,10 +37,17 @@ fn main() {
         run_pass(Path::new(config));
         return;
     }
-    let only_dry = std::env::var("EDI_BENCH_RUNS").as_deref() == Ok("dry");
-    let mut scenarios = vec![("dry run", bench_data::products_file())];
-    if !only_dry {
-        let mb = bench_data::megabytes("EDI_BENCH_STANDIN_MB", 8);
+    let runs = std::env::var("EDI_BENCH_RUNS").unwrap_or_default();
+    if runs == "standin-memory" {
+        standin_memory();
+        return;
+    }
+    let mut scenarios = Vec::new();
+    if runs != "standin" {
+        scenarios.push(("dry run", bench_data::products_file()));
+    }
+    if runs != "dry" {
+        let mb = bench_data::megabytes("EDI_BENCH_STANDIN_MB", 1024);
         scenarios.push(("stand-in", bench_data::products_file_of(mb)));
     }
     println!(
@@ -86,13 +95,59 @@ fn main() {
             rss_kb as f64 / 1024.0
         );
         if let Some(odoo) = &odoo {
-            let products = odoo.search_records("product.product", serde_json::json!([]));
+            let products = odoo.count("product.product");
+            // This process holds the stand-in: its own peak is the stand-in's.
+            let own = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
             println!(
-                "           products in the stand-in afterwards: {}",
-                products.len()
+                "           products in the stand-in afterwards: {products}; this process \
+                 (the stand-in) peaked at {:.1} MB",
+                own.max_rss() as f64 / 1024.0
             );
         }
     }
+}
+
+/// The stand-in's own memory per product: `EDI_BENCH_PRODUCTS` products (default 50,000) like
+/// the bench file's, created in this process through the rules an RPC `create` follows, and the
+/// growth of this process's resident memory.
+fn standin_memory() {
+    let n: u64 = std::env::var("EDI_BENCH_PRODUCTS")
+        .ok()
+        .map(|v| v.parse().expect("EDI_BENCH_PRODUCTS is a number"))
+        .unwrap_or(50_000);
+    let odoo = OdooStandin::start(StandinOptions::v18());
+    odoo.seed_demo();
+    let before = rss_kb();
+    let started = Instant::now();
+    for i in 1..=n {
+        odoo.add_record(
+            "product.product",
+            serde_json::json!({
+                "default_code": format!("SKU-{i:010}"),
+                "name": format!("Product {i}, steel & oak, size {}", i % 7 + 1),
+                "barcode": format!("{:013}", 5_400_000_000_000u64 + i),
+                "list_price": (i % 1000) as f64 + (i % 100) as f64 / 100.0,
+                "uom_id": 1,
+            }),
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let grown = rss_kb().saturating_sub(before);
+    println!(
+        "stand-in: {n} products in {secs:.1} s, resident memory +{:.1} MB, {:.0} bytes per product",
+        grown as f64 / 1024.0,
+        grown as f64 * 1024.0 / n as f64
+    );
+}
+
+/// This process's resident memory now (`VmRSS`), in kB.
+fn rss_kb() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }
 
 /// Runs `edi-bridge run --once` and prints its time, peak RSS (kB) and exit status.

@@ -335,7 +335,9 @@ pub(crate) fn execute(st: &mut StandinState, call: Call) -> Result<Value, Fail> 
             | "context_get"
             | "check_object_reference"
     );
-    let snapshot = (!read_only).then(|| st.db.clone());
+    if !read_only {
+        st.db.begin();
+    }
     let mut env = Env {
         db: &mut st.db,
         seq: &mut st.seq,
@@ -346,8 +348,6 @@ pub(crate) fn execute(st: &mut StandinState, call: Call) -> Result<Value, Fail> 
     };
     let result = env.dispatch(&call);
     let rollback = result.is_err() || env.rollback;
-    if rollback && let Some(snapshot) = snapshot {
-        st.db = snapshot;
-    }
+    st.db.end(rollback);
     result
 }

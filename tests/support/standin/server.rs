@@ -32,13 +32,7 @@ impl OdooStandin {
             opts.version
         );
         let mut state = StandinState {
-            db: Db {
-                models: schema(opts.version, opts.delivery_module),
-                data: BTreeMap::new(),
-                refs: BTreeMap::new(),
-                sms_warned: false,
-                clock: None,
-            },
+            db: Db::new(schema(opts.version, opts.delivery_module)),
             opts,
             seq: BTreeMap::new(),
             fails: Vec::new(),

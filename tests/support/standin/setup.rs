@@ -38,6 +38,11 @@ impl OdooStandin {
         })
     }
 
+    /// How many records `model` holds, archived ones included.
+    pub fn count(&self, model: &str) -> usize {
+        self.with_env(|env| Ok(env.db.data.get(model).map_or(0, |t| t.len())))
+    }
+
     /// One record as in [`records`](Self::records).
     pub fn record(&self, model: &str, id: i64) -> Option<Vals> {
         self.with_env(|env| Ok(env.exists(model, id).then(|| env.raw_record(model, id))))

@@ -1,4 +1,5 @@
-//! Searching: a domain evaluated on every record (archived ones left out unless asked for),
+//! Searching: a domain evaluated on every record (archived ones left out unless asked for), or
+//! only on those an index names when a leaf `=` / `in` on an indexed field or `id` bounds it;
 //! leaves through relations, `child_of` / `parent_of`, and the order PostgreSQL would give.
 
 use std::collections::BTreeSet;
@@ -33,7 +34,19 @@ impl Env<'_> {
             && !mentions_active
             && self.ctx.get("active_test") != Some(&json!(false));
         let mut ids: Vec<i64> = Vec::new();
-        for id in self.all_ids(model) {
+        let scanned = if tokens.is_empty() {
+            None
+        } else {
+            self.candidates(model, &tokens, &mut 0)
+        };
+        let scanned: Vec<i64> = match scanned {
+            Some(set) => set
+                .into_iter()
+                .filter(|&id| self.exists(model, id))
+                .collect(),
+            None => self.all_ids(model),
+        };
+        for id in scanned {
             if active_test && !truthy(&self.raw(model, id, "active")) {
                 continue;
             }
@@ -54,6 +67,90 @@ impl Env<'_> {
             Some(l) => ids.take(l).collect(),
             None => ids.collect(),
         })
+    }
+
+    /// The records an index says can match the domain at `pos` (a superset of those that
+    /// do), or `None` when it would take a scan: a leaf `=` / `in` on `id`, on an indexed
+    /// many2one by id, or on an indexed string field by non-empty text; `&` keeps the smaller
+    /// side, `|` joins both.
+    fn candidates(&self, model: &str, tokens: &[Tok], pos: &mut usize) -> Option<BTreeSet<i64>> {
+        let t = &tokens[*pos];
+        *pos += 1;
+        match t {
+            Tok::And => {
+                let a = self.candidates(model, tokens, pos);
+                let b = self.candidates(model, tokens, pos);
+                match (a, b) {
+                    (Some(a), Some(b)) => Some(if a.len() <= b.len() { a } else { b }),
+                    (a, b) => a.or(b),
+                }
+            }
+            Tok::Or => {
+                let a = self.candidates(model, tokens, pos);
+                let b = self.candidates(model, tokens, pos);
+                let mut a = a?;
+                a.extend(b?);
+                Some(a)
+            }
+            Tok::Not => {
+                self.candidates(model, tokens, pos);
+                None
+            }
+            Tok::Leaf(leaf) => self.leaf_candidates(model, leaf),
+        }
+    }
+
+    fn leaf_candidates(&self, model: &str, leaf: &Leaf) -> Option<BTreeSet<i64>> {
+        let [name] = leaf.path.as_slice() else {
+            return None;
+        };
+        if leaf.constant.is_some() {
+            return None;
+        }
+        let values: Vec<&Value> = match leaf.op.as_str() {
+            "=" => vec![&leaf.value],
+            "in" => leaf.value.as_array()?.iter().collect(),
+            _ => return None,
+        };
+        let mut out = BTreeSet::new();
+        if name == "id" {
+            for v in values {
+                match v {
+                    // `true` equals every id.
+                    Value::Bool(true) => return None,
+                    Value::Number(n) => {
+                        let x = n.as_f64()?;
+                        if x.fract() == 0.0 && x >= 1.0 && x <= i64::MAX as f64 {
+                            out.insert(x as i64);
+                        }
+                    }
+                    // Nothing else equals an id.
+                    _ => {}
+                }
+            }
+            return Some(out);
+        }
+        let f = self.field(model, name)?;
+        if !f.store || f.inherited {
+            return None;
+        }
+        for v in values {
+            let hits = match v {
+                Value::Number(n) if f.ty == Ty::Many2one => {
+                    let x = n.as_f64()?;
+                    if x.fract() != 0.0 || x < 1.0 {
+                        return None;
+                    }
+                    self.indexed_where_eq(model, name, &json!(x as i64))?
+                }
+                Value::String(s) if !s.is_empty() && f.ty != Ty::Many2one => {
+                    self.indexed_where_eq(model, name, v)?
+                }
+                _ => return None,
+            };
+            out.extend(hits);
+        }
+        Some(out)
     }
 
     fn check_leaf(&self, model: &str, leaf: &Leaf) -> Result<(), Fail> {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::super::Vals;
 use super::super::errors::{Fail, py_ids, py_repr};
 use super::fields::{Field, Ty};
+use super::store::{Fid, Row};
 use super::{ADMIN_UID, Env, as_id, id_list, now, parse_float, truthy};
 
 impl Env<'_> {
@@ -251,38 +252,44 @@ impl Env<'_> {
         let synced = self.product_kind_synced(model, vals);
         let vals = synced.as_ref().unwrap_or(vals);
         let fields: Vec<Field> = self.db.models[model].fields.values().cloned().collect();
-        let mut rec = Vals::new();
+        let mut given: Vec<(String, Value)> = Vec::new();
         let mut later: Vec<(Field, Value)> = Vec::new();
         for f in &fields {
             if let Some(v) = vals.get(&f.name) {
                 if f.ty.x2many() {
                     later.push((f.clone(), v.clone()));
                 } else if f.store {
-                    rec.insert(f.name.clone(), self.convert(model, f, v)?);
+                    given.push((f.name.clone(), self.convert(model, f, v)?));
                 }
-            }
-        }
-        for f in &fields {
-            if f.store && !rec.contains_key(&f.name) && !f.ty.x2many() {
-                let v = match &f.default {
-                    Some(d) => d.clone(),
-                    None => f.ty.empty(),
-                };
-                rec.insert(f.name.clone(), v);
             }
         }
         let id = self.alloc(model);
         for f in &fields {
-            if f.required && f.store && !truthy_required(rec.get(&f.name)) {
-                return Err(self.not_null(model, &f.name));
+            if f.required && f.store {
+                let value = match given.iter().find(|(name, _)| *name == f.name) {
+                    Some((_, v)) => Some(v.clone()),
+                    None if f.ty.x2many() => None,
+                    None => Some(f.default.clone().unwrap_or_else(|| f.ty.empty())),
+                };
+                if !truthy_required(value.as_ref()) {
+                    return Err(self.not_null(model, &f.name));
+                }
             }
         }
-        let stamp = now();
-        rec.insert("create_date".into(), json!(stamp));
-        rec.insert("write_date".into(), json!(stamp));
-        rec.insert("create_uid".into(), json!(ADMIN_UID));
-        rec.insert("write_uid".into(), json!(ADMIN_UID));
-        self.insert_record(model, id, rec);
+        // The row: the given values over the base every record of the model gets (defaults,
+        // creator, stamps), which the given stamps do not override.
+        let base = self.db.base(model, &now());
+        let own: Vec<(Fid, Value)> = given
+            .into_iter()
+            .filter(|(name, _)| {
+                !matches!(
+                    name.as_str(),
+                    "create_date" | "write_date" | "create_uid" | "write_uid"
+                )
+            })
+            .map(|(name, v)| (self.db.names.intern(&name), v))
+            .collect();
+        self.db.put_row(model, id, Row::new(Some(base), own));
         for (f, v) in later {
             self.apply_x2many(model, id, &f, &v)?;
         }
@@ -361,19 +368,7 @@ impl Env<'_> {
                     m.fields.remove(&name);
                 }
             }
-            let fields: Vec<String> = self
-                .rec(model, id)
-                .map(|r| r.keys().cloned().collect())
-                .unwrap_or_default();
-            for f in fields {
-                if self.indexed(model, &f) {
-                    let old = self.stored(model, id, &f);
-                    self.unindex(model, id, &f, &old);
-                }
-            }
-            if let Some(t) = self.db.data.get_mut(model) {
-                t.remove(&id);
-            }
+            self.db.take_row(model, id);
         }
         Ok(())
     }
