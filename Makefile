@@ -6,7 +6,8 @@ SHELL := /bin/bash
 # openssh-server + openssh-client: the tests start a real sshd and use ssh-keygen / sftp
 # tzdata: partner time zones (archive folders by date) come from /usr/share/zoneinfo
 # time: tests/hostile.rs measures peak memory with GNU time (else from /proc)
-DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata time
+# systemd: tests/deploy.rs verifies the units in deploy/ with systemd-analyze
+DEB_PACKAGES := pkg-config libxml2-dev libclang-dev libsqlite3-dev openssh-server openssh-client tzdata time systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 

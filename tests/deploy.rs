@@ -1,7 +1,7 @@
 //! What can be checked of `deploy/`, the `Dockerfile` and the compose stack on a machine that
 //! cannot run containers: the sample configs load, the files the image is built from exist, the
 //! compose stack hands edi-bridge every variable its config reads, the health check tells 200
-//! from anything else, and the systemd units verify (with `systemd-analyze` where installed).
+//! from anything else, and the systemd units verify with `systemd-analyze`.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -10,6 +10,19 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use edi_bridge::config::Config;
+
+/// `systemd-analyze` verifies the units; `make test` installs it (Debian package `systemd`).
+fn require_systemd_analyze() {
+    let installed = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "systemd-analyze is missing: install the Debian package `systemd` \
+         (`apt-get install systemd`; `make test` does it)"
+    );
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -291,19 +304,8 @@ fn the_systemd_units_are_hardened_and_verify_clean() {
     assert!(once.contains("ExecStart=/usr/local/bin/edi-bridge run --once"));
     assert!(read("deploy/edi-bridge-once.timer").contains("[Timer]"));
 
-    // `make verify-units` runs the same script and fails when systemd-analyze is missing; here
-    // it runs where installed, and the test says so where not.
-    let installed = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        eprintln!(
-            "systemd-analyze is not installed: the units were checked for their directives only; \
-             `make verify-units` verifies them where systemd is"
-        );
-        return;
-    }
+    // The same script as `make verify-units`.
+    require_systemd_analyze();
     let out = Command::new("bash")
         .arg(repo().join("deploy/verify-units.sh"))
         .arg(env!("CARGO_BIN_EXE_edi-bridge"))
@@ -321,14 +323,7 @@ fn the_systemd_units_are_hardened_and_verify_clean() {
 
 #[test]
 fn the_verify_script_fails_on_a_warning() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("systemd-analyze is not installed: `make verify-units` fails loudly there");
-        return;
-    }
+    require_systemd_analyze();
     // A copy of deploy/ with a misspelt directive.
     let dir = tempfile::tempdir().unwrap();
     for f in [
