@@ -167,7 +167,10 @@ chatter = {chatter}
             .filter(|r| matches!(r.outcome, RecordOutcome::Published(_)))
             .count();
         rows.push(Row {
-            name: format!("{n} pickings, {pass}{label}"),
+            name: format!(
+                "{n} picking{}, {pass}{label}",
+                if n == 1 { "" } else { "s" }
+            ),
             pickings: n,
             published,
             secs,
