@@ -580,9 +580,9 @@ fn a_flow_another_run_is_exporting_is_skipped_until_it_is_done() {
     let other = "warehouse-2:4242:1";
     assert_eq!(
         ledger
-            .take_export_run("orders", other, now + 600_000, now)
+            .take_flow_run("orders", other, Duration::from_secs(600), now)
             .unwrap(),
-        None
+        edi_bridge::ledger::RunTaken::Taken
     );
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -594,7 +594,7 @@ fn a_flow_another_run_is_exporting_is_skipped_until_it_is_done() {
     assert!(files_in(&x.outbox()).is_empty());
     assert!(!x.marked(p));
 
-    ledger.end_export_run("orders", other).unwrap();
+    ledger.release_flow_run("orders", other).unwrap();
     let out = x.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(files_in(&x.outbox()), vec![file_name(&x.name(p))]);

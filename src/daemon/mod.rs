@@ -194,7 +194,7 @@ impl Daemon {
         }
         let ledger = self.ledger();
         match ledger.take_flow_run(flow, &self.holder, RUN_LEASE, now_ms()) {
-            Ok(RunTaken::Taken) => {}
+            Ok(RunTaken::Taken | RunTaken::Mine) => {}
             Ok(RunTaken::Held(other)) => {
                 tracing::info!(flow, holder = %other, "not run: another instance is running it");
                 return None;

@@ -17,7 +17,7 @@ use super::select::{self, Fields, Picking, SelectError};
 use crate::config::{Direction, ExportFlow, Flow};
 use crate::error::Consequence;
 use crate::import::pass::{PassSummary, Runner, crash_point, now_ms};
-use crate::ledger::{PubState, Publishing};
+use crate::ledger::{PubState, Publishing, RunTaken};
 use crate::odoo::client::OdooClient;
 use crate::transport::{AnyTransport, Transport};
 
@@ -170,19 +170,20 @@ impl Runner {
             .or_default()
             .clone();
         let _running = lock.lock().await;
-        // And not in another process either (a dry run writes nothing, so it needs no turn).
+        // And not in another process either (a dry run writes nothing, so it needs no turn):
+        // the flow's run lock in the ledger, which the daemon's run of the flow already holds.
         let dry_run = self.config.odoo.dry_run;
+        let mut release = false;
         if !dry_run {
-            let lease = i64::try_from(self.config.ledger.lease.as_millis()).unwrap_or(i64::MAX);
-            let now = now_ms();
-            match self.ledger().take_export_run(
+            match self.ledger().take_flow_run(
                 &flow.name,
                 &self.holder,
-                now.saturating_add(lease),
-                now,
+                self.config.ledger.lease,
+                now_ms(),
             ) {
-                Ok(None) => {}
-                Ok(Some(other)) => {
+                Ok(RunTaken::Taken) => release = true,
+                Ok(RunTaken::Mine) => {}
+                Ok(RunTaken::Held(other)) => {
                     let why = format!("another run ({other}) is exporting this flow now");
                     tracing::info!(flow = %flow.name, "{why}");
                     summary
@@ -200,7 +201,7 @@ impl Runner {
             tracing::error!(flow = %flow.name, "{why}");
             summary.stopped.push((flow.name.clone(), why));
         }
-        if !dry_run && let Err(e) = self.ledger().end_export_run(&flow.name, &self.holder) {
+        if release && let Err(e) = self.ledger().release_flow_run(&flow.name, &self.holder) {
             tracing::error!(flow = %flow.name, "ledger: {e}");
         }
     }

@@ -13,9 +13,9 @@
 //! Tables: `sightings` (what the last listings showed, for completeness across polls), `files`
 //! (one row per attempt at a file), `batches` (what each Odoo batch of an attempt did),
 //! `stock_set` (per flow and stock key, the newest set_stock file that set it, for refusing
-//! stale stock files), `force_stale` (stale stock files ops asked to apply anyway) and
+//! stale stock files), `force_stale` (stale stock files ops asked to apply anyway),
 //! `publications` (every document an export flow published, or failed to, per record) and
-//! `export_runs` (which run is exporting a flow now). The
+//! `flow_runs` (which run holds a flow now, and how its last run went). The
 //! schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings older files up to date.
 //!
 //! The parts: `lease` the default lease, holder names and the liveness rule; `state` holds the state machine and the leases (every transition, the only

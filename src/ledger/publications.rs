@@ -9,14 +9,13 @@
 //! could not be rendered or is invalid: nothing was published). A transient failure while
 //! publishing leaves it `publishing`, with the reason in `detail`.
 //!
-//! `export_runs` says which run is exporting a flow, so two runs (a webhook's and a scheduled
-//! one, or two processes) never export the same flow at once; a run killed on this host is
-//! seen to be dead and loses its turn at once.
+//! Which run is exporting a flow now is the flow's run lock in `flow_runs` (see `runs`), as for
+//! every flow.
 
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::schema::int;
-use super::{Ledger, LedgerError, holder_is_dead};
+use super::{Ledger, LedgerError};
 
 /// How far a publication got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,51 +124,6 @@ pub struct Publishing<'a> {
 }
 
 impl Ledger {
-    /// Takes the export flow `flow` for `holder` until `until_ms`, so that no other run (in
-    /// this process or another) exports it at the same time. Answers the other run holding it,
-    /// when one does and is alive.
-    pub fn take_export_run(
-        &self,
-        flow: &str,
-        holder: &str,
-        until_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<String>, LedgerError> {
-        self.write(|tx| {
-            let other: Option<(String, i64)> = tx
-                .query_row(
-                    "SELECT holder, until FROM export_runs WHERE flow = ?1",
-                    params![flow],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((other, until)) = other
-                && other != holder
-                && until > now_ms
-                && !holder_is_dead(&other)
-            {
-                return Ok(Some(other));
-            }
-            tx.execute(
-                "INSERT INTO export_runs (flow, holder, until) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (flow) DO UPDATE SET holder = ?2, until = ?3",
-                params![flow, holder, until_ms],
-            )?;
-            Ok(None)
-        })
-    }
-
-    /// `holder` is done exporting `flow`.
-    pub fn end_export_run(&self, flow: &str, holder: &str) -> Result<(), LedgerError> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM export_runs WHERE flow = ?1 AND holder = ?2",
-                params![flow, holder],
-            )?;
-            Ok(())
-        })
-    }
-
     /// The latest publication of record `record_id` in `flow`.
     pub fn latest_publication(
         &self,
@@ -492,35 +446,6 @@ mod tests {
                 .unwrap()
                 .len(),
             2
-        );
-    }
-
-    #[test]
-    fn one_run_at_a_time_exports_a_flow() {
-        let ledger = Ledger::open_in_memory().unwrap();
-        // A holder of another host cannot be seen to be dead: its lease holds until it ends.
-        let other = "elsewhere:1:1";
-        assert_eq!(
-            ledger.take_export_run("orders", other, 100, 1).unwrap(),
-            None
-        );
-        assert_eq!(
-            ledger
-                .take_export_run("orders", "me:2:2", 200, 50)
-                .unwrap()
-                .as_deref(),
-            Some(other)
-        );
-        assert_eq!(
-            ledger
-                .take_export_run("orders", "me:2:2", 200, 101)
-                .unwrap(),
-            None
-        );
-        ledger.end_export_run("orders", "me:2:2").unwrap();
-        assert_eq!(
-            ledger.take_export_run("orders", other, 300, 102).unwrap(),
-            None
         );
     }
 

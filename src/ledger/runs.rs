@@ -40,6 +40,9 @@ pub type FailedFile = (String, Option<String>, Option<String>);
 pub enum RunTaken {
     /// This holder runs the flow now.
     Taken,
+    /// This holder already ran the flow (the daemon's run, inside which a pass of an export
+    /// flow asks again): the lease is extended; whoever took it gives it back.
+    Mine,
     /// Another run holds the flow (this holder name).
     Held(String),
 }
@@ -66,12 +69,21 @@ impl Ledger {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            if let Some((Some(other), until)) = &current
-                && other != holder
-                && is_live(*until, now_ms)
-                && !holder_is_dead(other)
-            {
-                return Ok(RunTaken::Held(other.clone()));
+            let mine = match &current {
+                Some((Some(other), until)) if is_live(*until, now_ms) => {
+                    if other != holder && !holder_is_dead(other) {
+                        return Ok(RunTaken::Held(other.clone()));
+                    }
+                    other == holder
+                }
+                _ => false,
+            };
+            if mine {
+                tx.execute(
+                    "UPDATE flow_runs SET lease_until = ?3 WHERE flow = ?1 AND holder = ?2",
+                    params![flow, holder, lease_end(now_ms, lease)],
+                )?;
+                return Ok(RunTaken::Mine);
             }
             tx.execute(
                 "INSERT INTO flow_runs (flow, holder, lease_until, started_at) \
@@ -117,6 +129,19 @@ impl Ledger {
                  last_success = CASE WHEN ?4 = 'ok' THEN ?3 ELSE last_success END \
                  WHERE flow = ?1 AND holder = ?2",
                 params![flow, holder, now_ms, result, detail],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Gives back `holder`'s run lock of `flow` without recording a result (a pass outside the
+    /// daemon: `run --once`, or an export a webhook asked for).
+    pub fn release_flow_run(&self, flow: &str, holder: &str) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE flow_runs SET holder = NULL, lease_until = NULL \
+                 WHERE flow = ?1 AND holder = ?2",
+                params![flow, holder],
             )?;
             Ok(())
         })
@@ -281,5 +306,48 @@ mod tests {
         let run = ledger.flow_run("f", 71_000).unwrap();
         assert_eq!(run.finished_at, Some(65_000), "not the holder any more");
         assert_eq!(ledger.flow_run("never", 0).unwrap().result, None);
+    }
+
+    #[test]
+    fn a_holder_asking_again_keeps_the_run_and_a_release_records_no_result() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let lease = Duration::from_secs(60);
+        // Holders of another host: never judged dead from here.
+        let me = "warehouse-1:10:1".to_string();
+        // The daemon's run of an export flow, then the export pass inside it asking again.
+        assert_eq!(
+            ledger.take_flow_run("orders", &me, lease, 1_000).unwrap(),
+            RunTaken::Taken
+        );
+        ledger
+            .finish_flow_run("orders", &me, "ok", None, 2_000)
+            .unwrap();
+        assert_eq!(
+            ledger.take_flow_run("orders", &me, lease, 3_000).unwrap(),
+            RunTaken::Taken
+        );
+        assert_eq!(
+            ledger.take_flow_run("orders", &me, lease, 4_000).unwrap(),
+            RunTaken::Mine
+        );
+        assert_eq!(
+            ledger
+                .take_flow_run("orders", "elsewhere:1:1", lease, 5_000)
+                .unwrap(),
+            RunTaken::Held(me.clone()),
+            "asking again extended the lease: 4 s + 60 s"
+        );
+        // A pass outside the daemon gives the lock back: the last run's result stays.
+        ledger.release_flow_run("orders", &me).unwrap();
+        let run = ledger.flow_run("orders", 6_000).unwrap();
+        assert_eq!(run.running, None);
+        assert_eq!(run.result.as_deref(), Some("ok"));
+        assert_eq!(run.finished_at, Some(2_000));
+        assert_eq!(
+            ledger
+                .take_flow_run("orders", "elsewhere:1:1", lease, 7_000)
+                .unwrap(),
+            RunTaken::Taken
+        );
     }
 }

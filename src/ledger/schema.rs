@@ -86,8 +86,7 @@ pub const MIGRATIONS: &[&str] = &[
         next_run INTEGER,
         skipped INTEGER NOT NULL DEFAULT 0
     );",
-    // 5: export flows: every publication of a record as a file in an outbox, and its state;
-    // which run is exporting a flow now.
+    // 5: export flows: every publication of a record as a file in an outbox, and its state.
     "CREATE TABLE publications (
         id INTEGER PRIMARY KEY,
         flow TEXT NOT NULL,
@@ -106,12 +105,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX publications_by_record ON publications (flow, record_id, id);
     CREATE INDEX publications_by_name ON publications (flow, record_name, id);
     CREATE INDEX publications_by_file ON publications (flow, file_name);
-    CREATE INDEX publications_by_state ON publications (flow, state);
-    CREATE TABLE export_runs (
-        flow TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        until INTEGER NOT NULL
-    );",
+    CREATE INDEX publications_by_state ON publications (flow, state);",
 ];
 
 /// Brings the schema to the latest version, one migration per transaction.
