@@ -10,6 +10,12 @@ use crate::mapping::config::{
 };
 use crate::mapping::path::{FieldPath, column_path, parse_field_path, parse_record_path};
 
+mod delivery;
+mod stock;
+
+use delivery::parse_confirm_delivery;
+use stock::parse_set_stock;
+
 pub(super) fn parse_csv(t: &mut Node) -> Result<CsvFormat, ConfigError> {
     let delimiter = match t.take("delimiter") {
         None => b',',
@@ -508,125 +514,6 @@ fn parse_field(field: String, item: Item, source: Source) -> Result<FieldMapping
     })
 }
 
-fn parse_set_stock(m: &mut Node, source: Source) -> Result<SetStockMapping, ConfigError> {
-    let path_mapping = |field: &str, path: ValueSource, ty, optional, lookup| FieldMapping {
-        field: field.to_string(),
-        source: path,
-        ty,
-        optional,
-        lookup,
-    };
-    let lookup = |model: &str, field: String| {
-        Some(Lookup {
-            model: model.to_string(),
-            field,
-        })
-    };
-
-    let product = m.require(
-        "product",
-        "the product's path, e.g. product = { path = \"Sku\", by = \"default_code\" }",
-    )?;
-    let (path, by) = if product.value.is_str() {
-        (path_source(source, product)?.0, None)
-    } else {
-        let mut t = product.table_or("a path string or { path = \"…\", by = \"default_code\" }")?;
-        let path = t.require("path", "the product's path")?;
-        let by = t.take("by").map(|i| i.identifier()).transpose()?;
-        t.finish()?;
-        (path_source(source, path)?.0, by)
-    };
-    let by = by.unwrap_or_else(|| "default_code".to_string());
-    let product = path_mapping(
-        "product_id",
-        path,
-        ValueType::String,
-        false,
-        lookup("product.product", by),
-    );
-
-    let quantity = m.require(
-        "quantity",
-        "the on-hand quantity's path, e.g. quantity = \"OnHand\"",
-    )?;
-    let path = quantity_path(source, quantity)?;
-    let quantity = path_mapping("inventory_quantity", path, ValueType::Float, false, None);
-
-    let location = m.require(
-        "location",
-        "a fixed location such as location = \"WH/Stock\", or { path = \"…\", by = \"barcode\" }",
-    )?;
-    let location = if location.value.is_str() {
-        FieldMapping {
-            field: "location_id".to_string(),
-            source: ValueSource::Constant(serde_json::Value::String(location.text()?)),
-            ty: ValueType::String,
-            optional: false,
-            lookup: lookup("stock.location", "complete_name".to_string()),
-        }
-    } else {
-        let mut t = location.table_or(
-            "a complete location name such as \"WH/Stock\", or { path = \"…\", by = \"barcode\" } \
-             (by: complete_name, barcode, name or warehouse)",
-        )?;
-        let path = t.require("path", "the location's path")?;
-        let by = match t.take("by") {
-            Some(item) => {
-                item.choice(&[
-                    ("barcode", "barcode"),
-                    ("complete_name", "complete_name"),
-                    ("name", "name"),
-                    // The stock location of the warehouse with that name or code.
-                    ("warehouse", "warehouse"),
-                ])?
-            }
-            None => "complete_name",
-        };
-        t.finish()?;
-        path_mapping(
-            "location_id",
-            path_source(source, path)?.0,
-            ValueType::String,
-            false,
-            lookup("stock.location", by.to_string()),
-        )
-    };
-
-    let lot = match m.take("lot") {
-        None => None,
-        Some(lot) => {
-            let (path, optional) = if lot.value.is_str() {
-                (path_source(source, lot)?.0, false)
-            } else {
-                let mut t = lot.table_or("a path string or { path = \"…\", optional = true }")?;
-                let path = t.require("path", "the lot's path")?;
-                let optional = t.take("optional").map(Item::boolean).transpose()?;
-                t.finish()?;
-                (path_source(source, path)?.0, optional.unwrap_or(false))
-            };
-            Some(path_mapping(
-                "lot_id",
-                path,
-                ValueType::String,
-                optional,
-                lookup("stock.lot", "name".to_string()),
-            ))
-        }
-    };
-
-    let snapshot = match m.take("snapshot") {
-        Some(item) => item.choice(&[("partial", Snapshot::Partial), ("full", Snapshot::Full)])?,
-        None => Snapshot::Partial,
-    };
-    Ok(SetStockMapping {
-        product,
-        quantity,
-        location,
-        lot,
-        snapshot,
-    })
-}
-
 /// A `{ path, by }` or plain path setting: the path and the `by` chosen among `choices`
 /// (the first is the default).
 fn path_by(
@@ -651,7 +538,6 @@ fn path_by(
     Ok((path_source(source, path)?.0, by))
 }
 
-/// A plain path or `{ path, optional }` setting.
 /// A quantity's path: a path string, or `{ path = "…" }`.
 fn quantity_path(source: Source, quantity: Item) -> Result<ValueSource, ConfigError> {
     if quantity.value.is_str() {
@@ -663,6 +549,7 @@ fn quantity_path(source: Source, quantity: Item) -> Result<ValueSource, ConfigEr
     Ok(path_source(source, path)?.0)
 }
 
+/// A plain path or `{ path, optional }` setting.
 fn path_optional(
     item: Item,
     source: Source,
@@ -676,124 +563,6 @@ fn path_optional(
     let optional = t.take("optional").map(Item::boolean).transpose()?;
     t.finish()?;
     Ok((path_source(source, path)?.0, optional.unwrap_or(false)))
-}
-
-fn parse_confirm_delivery(
-    m: &mut Node,
-    namespaces: &BTreeMap<String, String>,
-) -> Result<ConfirmDeliveryMapping, ConfigError> {
-    let source = Source::Xml(namespaces);
-    let mapping = |field: &str, source: ValueSource, ty, optional, lookup| FieldMapping {
-        field: field.to_string(),
-        source,
-        ty,
-        optional,
-        lookup,
-    };
-
-    let picking = m.require(
-        "picking",
-        "the picking's path under the record, e.g. picking = { path = \"dc:Order\", by = \"name\" }",
-    )?;
-    let (path, by) = path_by(
-        picking,
-        source,
-        "picking",
-        &[("name", "name"), ("origin", "origin")],
-    )?;
-    let picking = mapping(by, path, ValueType::String, false, None);
-
-    let lines = m.require(
-        "lines",
-        "the repeated element under the record, one shipped product each, e.g. lines = \"dc:Line\"",
-    )?;
-    let lines_key = lines.key.clone();
-    let text = lines.text()?;
-    let lines = parse_field_path(&text, namespaces)
-        .map_err(|e| m.cx.err(&lines_key, format!("invalid path {text:?}: {e}")))?;
-    if lines.steps.is_empty() || lines.attr.is_some() {
-        return Err(m.cx.err(
-            &lines_key,
-            format!("{text:?} is not an element path; give the line element, e.g. \"dc:Line\""),
-        ));
-    }
-
-    let product = m.require(
-        "product",
-        "the product's path under a line, e.g. product = { path = \"dc:Sku\", by = \"default_code\" }",
-    )?;
-    let (path, by) = path_by(
-        product,
-        source,
-        "product",
-        &[("default_code", "default_code"), ("barcode", "barcode")],
-    )?;
-    let product = mapping(
-        "product_id",
-        path,
-        ValueType::String,
-        false,
-        Some(Lookup {
-            model: "product.product".into(),
-            field: by.into(),
-        }),
-    );
-
-    let quantity = m.require(
-        "quantity",
-        "the shipped quantity's path under a line, e.g. quantity = \"dc:Shipped\"",
-    )?;
-    let path = quantity_path(source, quantity)?;
-    let quantity = mapping("quantity", path, ValueType::Float, false, None);
-
-    let lot = match m.take("lot") {
-        None => None,
-        Some(item) => {
-            let (path, optional) = path_optional(item, source, "lot")?;
-            Some(mapping(
-                "lot_id",
-                path,
-                ValueType::String,
-                optional,
-                Some(Lookup {
-                    model: "stock.lot".into(),
-                    field: "name".into(),
-                }),
-            ))
-        }
-    };
-    let tracking = match m.take("tracking") {
-        None => None,
-        Some(item) => {
-            let (path, optional) = path_optional(item, source, "tracking number")?;
-            Some(mapping(
-                "carrier_tracking_ref",
-                path,
-                ValueType::String,
-                optional,
-                None,
-            ))
-        }
-    };
-    let backorder = match m.take("backorder") {
-        Some(item) => item.choice(&[("create", Backorder::Create), ("none", Backorder::None)])?,
-        None => Backorder::Create,
-    };
-    let allow_over_delivery = m
-        .take("allow_over_delivery")
-        .map(Item::boolean)
-        .transpose()?
-        .unwrap_or(false);
-    Ok(ConfirmDeliveryMapping {
-        picking,
-        lines,
-        product,
-        quantity,
-        lot,
-        tracking,
-        backorder,
-        allow_over_delivery,
-    })
 }
 
 impl Item<'_> {
