@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use edi_bridge::config::{
     Config, Credential, Direction, OdooConfig, OdooConnection, OnRecordError, Protocol,
 };
+use edi_bridge::mapping::config::Mapping;
 use edi_bridge::mapping::map::map_file;
-use edi_bridge::odoo::actions::{Applier, BatchDone};
+use edi_bridge::odoo::actions::{Applier, BatchDone, FileResult};
 use edi_bridge::odoo::client::{OdooClient, SearchOptions};
 use edi_bridge::operation::Operation;
 use serde_json::{Map, Value, json};
@@ -73,19 +74,7 @@ async fn run(latency: Duration) {
     let mut rows = Vec::new();
     for name in ["edi-bridge, first pass", "edi-bridge, same again"] {
         odoo.reset_calls();
-        let slices: Vec<&[Operation]> = files.iter().map(Vec::as_slice).collect();
-        let started = Instant::now();
-        let mut applier = Applier::new(&client, BATCH_SIZE).with_lanes(4);
-        let results = applier
-            .apply(
-                &flow.mapping,
-                &slices,
-                OnRecordError::Skip,
-                &mut |_: BatchDone| {},
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let secs = started.elapsed().as_secs_f64();
+        let (results, secs) = apply_all(&client, &flow.mapping, &files, name).await;
         for r in &results {
             assert!(r.failed.is_empty(), "{name}: {:?}", r.failed.first());
             assert_eq!(r.applied.len(), PICKINGS / FILES, "{name}");
@@ -104,19 +93,8 @@ async fn run(latency: Duration) {
     let names = pickings(&odoo);
     let tracked = confirmation_files(&flow.format, &flow.mapping, &names, true);
     let client = connect(&odoo).await;
-    let slices: Vec<&[Operation]> = tracked.iter().map(Vec::as_slice).collect();
-    let started = Instant::now();
-    let mut applier = Applier::new(&client, BATCH_SIZE).with_lanes(4);
-    let results = applier
-        .apply(
-            &flow.mapping,
-            &slices,
-            OnRecordError::Skip,
-            &mut |_: BatchDone| {},
-        )
-        .await
-        .expect("with tracking numbers");
-    let secs = started.elapsed().as_secs_f64();
+    let (results, secs) =
+        apply_all(&client, &flow.mapping, &tracked, "with tracking numbers").await;
     assert!(results.iter().all(|r| r.failed.is_empty()));
     all_done(&odoo, "with tracking numbers");
     let records = odoo.records("stock.picking");
@@ -202,6 +180,29 @@ async fn run(latency: Duration) {
 }
 
 /// Every fifth picking is short-shipped by one unit of its first product.
+/// Applies every file's operations as a pass does (4 lanes, records skipped on error): the
+/// results and the seconds it took.
+async fn apply_all(
+    client: &OdooClient,
+    mapping: &Mapping,
+    files: &[Vec<Operation>],
+    what: &str,
+) -> (Vec<FileResult>, f64) {
+    let slices: Vec<&[Operation]> = files.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    let mut applier = Applier::new(client, BATCH_SIZE).with_lanes(4);
+    let results = applier
+        .apply(
+            mapping,
+            &slices,
+            OnRecordError::Skip,
+            &mut |_: BatchDone| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    (results, started.elapsed().as_secs_f64())
+}
+
 fn short(i: usize) -> bool {
     i % 5 == 4
 }
